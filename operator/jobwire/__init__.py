@@ -1,0 +1,1 @@
+"""Jobwire: a Kubernetes operator that turns events into Jobs."""

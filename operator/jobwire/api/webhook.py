@@ -1,0 +1,144 @@
+"""Webhook: an authenticated URL; a 2xx answer means the Jobs exist."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from jobwire.api.base import ApiModel, rule, rules
+from jobwire.api.common import PRODUCER_RULES, ProducerSpec, ProducerStatus, ResourceName, SecretKeyRef
+
+__all__ = [
+    "AuthType",
+    "HmacAuth",
+    "HmacPreset",
+    "RateLimit",
+    "TokenAuth",
+    "WebhookAuth",
+    "WebhookCounters",
+    "WebhookSpec",
+    "WebhookStatus",
+    "WebhookTarget",
+]
+
+
+class AuthType(StrEnum):
+    NONE = "none"
+    HMAC = "hmac"
+    TOKEN = "token"
+
+
+class HmacPreset(StrEnum):
+    """Signature schemes of well-known senders; `generic` uses header/algorithm/encoding/prefix as given."""
+
+    GENERIC = "generic"
+    GITHUB = "github"
+    STRIPE = "stripe"
+    SLACK = "slack"
+
+
+class HmacAuth(ApiModel):
+    preset: HmacPreset = HmacPreset.GENERIC
+    secret_ref: SecretKeyRef
+    previous_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="A second secret accepted too, for rotation."
+    )
+    header: str | None = Field(default=None, max_length=256, description="Default from the preset.")
+    algorithm: str = Field(default="sha256", pattern=r"^(sha1|sha256|sha512)$")
+    encoding: str = Field(default="hex", pattern=r"^(hex|base64)$")
+    prefix: str | None = Field(default=None, max_length=64, description="E.g. `sha256=`; default from the preset.")
+    tolerance_seconds: int = Field(
+        default=300, ge=1, le=86400, description="Timestamped presets: the oldest signature accepted."
+    )
+
+
+class TokenAuth(ApiModel):
+    secret_ref: SecretKeyRef
+    previous_secret_ref: SecretKeyRef | None = None
+    header: str = Field(
+        default="Authorization",
+        max_length=256,
+        description="`Authorization` expects `Bearer <token>`; any other header (e.g. X-Gitlab-Token) the token itself.",
+    )
+
+
+class WebhookAuth(ApiModel):
+    """How a request proves it comes from the sender; `type: none` must be said explicitly."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            rule("self.type != 'hmac' || has(self.hmac)", "type hmac needs the hmac block", field_path=".hmac"),
+            rule("self.type != 'token' || has(self.token)", "type token needs the token block", field_path=".token"),
+            rule(
+                "self.type == 'hmac' || !has(self.hmac)", "the hmac block needs type hmac", field_path=".hmac"
+            ),
+            rule(
+                "self.type == 'token' || !has(self.token)", "the token block needs type token", field_path=".token"
+            ),
+        )
+    )
+
+    type: AuthType
+    hmac: HmacAuth | None = None
+    token: TokenAuth | None = None
+
+
+class RateLimit(ApiModel):
+    """A token bucket per Webhook; over it, 429 with Retry-After."""
+
+    requests_per_second: float = Field(gt=0, le=100000)
+    burst: int = Field(default=10, ge=1, le=100000)
+
+
+class WebhookTarget(ApiModel):
+    """Instead of (or besides) a Job: make a Sensor poll now."""
+
+    sensor: ResourceName
+
+
+class WebhookSpec(ProducerSpec):
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            *PRODUCER_RULES,
+            rule(
+                "has(self.jobTemplate) || has(self.target)",
+                "set jobTemplate, target, or both: otherwise the Webhook does nothing",
+            ),
+        )
+    )
+
+    auth: WebhookAuth
+    methods: list[str] = Field(
+        default_factory=lambda: ["POST"],
+        max_length=7,
+        json_schema_extra={"items": {"type": "string", "enum": ["POST", "PUT", "PATCH", "GET", "DELETE"]}},
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
+    rate_limit: RateLimit | None = None
+    event_type: str = Field(default="jobwire.webhook.received", max_length=256)
+    id_headers: list[str] = Field(
+        default_factory=lambda: ["X-GitHub-Delivery", "Idempotency-Key", "X-Request-Id", "ce-id"],
+        max_length=16,
+        description="Headers whose value is the delivery id, first found wins; otherwise a hash of the body.",
+    )
+    filter: str | None = Field(
+        default=None, max_length=4096, description="CEL over `body`, `headers` and `event`; false answers 202 filtered."
+    )
+    target: WebhookTarget | None = None
+
+
+class WebhookCounters(ApiModel):
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    filtered: int = 0
+    rejected: dict[str, int] | None = None
+
+
+class WebhookStatus(ProducerStatus):
+    url: str | None = Field(default=None, description="The path to send requests to, on the receiver's address.")
+    counters: WebhookCounters | None = None
+    last_event_time: datetime | None = None
+    last_event_id: str | None = None
