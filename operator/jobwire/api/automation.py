@@ -75,9 +75,13 @@ class Trigger(ApiModel):
     threshold: int = Field(default=1, ge=1, le=100000)
     within: Duration | None = Field(default=None, description="The sliding window for threshold (and absence).")
     for_each: list[Cel] | None = Field(
-        default=None, max_length=8, description="CEL per event; each distinct value has its own window and cooldown."
+        default=None,
+        max_length=8,
+        description="CEL per event; each distinct value has its own window and cooldown.",
     )
-    max_keys: int = Field(default=1000, ge=1, le=100000, description="Most forEach keys kept; the least recently seen go first.")
+    max_keys: int = Field(
+        default=1000, ge=1, le=100000, description="Most forEach keys kept; the least recently seen go first."
+    )
     cooldown: Duration | None = Field(default=None, description="Least time between two firings (per key).")
 
 

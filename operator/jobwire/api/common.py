@@ -6,19 +6,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from jobwire.api.base import ApiModel, rule, rules
 
 __all__ = [
-    "ENV_NAME_PATTERN",
     "CONDITION_LIST",
-    "Condition",
-    "ConcurrencyPolicy",
     "DURATION_PATTERN",
-    "Duration",
+    "ENV_NAME_PATTERN",
     "PRODUCER_RULES",
-    "ResourceName",
+    "ConcurrencyPolicy",
+    "Condition",
+    "Duration",
     "JobRef",
     "JobTemplate",
     "JobTemplateMetadata",
@@ -27,9 +26,10 @@ __all__ = [
     "ProducerSpec",
     "ProducerStatus",
     "QueuedEvent",
+    "RecentRun",
+    "ResourceName",
     "RunResult",
     "RunTotals",
-    "RecentRun",
     "SecretKeyRef",
 ]
 
@@ -94,9 +94,7 @@ class Parameter(ApiModel):
     (strings as they are, anything else as JSON), so an event cannot inject fields into the Job.
     """
 
-    name: str = Field(
-        description="Name of the environment variable.", pattern=ENV_NAME_PATTERN, max_length=128
-    )
+    name: str = Field(description="Name of the environment variable.", pattern=ENV_NAME_PATTERN, max_length=128)
     expression: str = Field(
         description="CEL over `event` (id, type, source, subject, time, data).",
         min_length=1,
@@ -170,7 +168,7 @@ class ProducerSpec(ApiModel):
 
 
 # Conditions are a map keyed by type, so server-side apply and strategic merges treat them as one each.
-CONDITION_LIST = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+CONDITION_LIST: dict[str, JsonValue] = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 

@@ -16,7 +16,7 @@ import yaml
 
 from jobwire.api.kinds import CATEGORY, GROUP, KINDS, VERSION, Kind
 
-__all__ = ["crd_for", "render_all", "structural", "main"]
+__all__ = ["crd_for", "main", "render_all", "structural"]
 
 _DROPPED = {"title", "discriminator"}
 _PASSED = {
@@ -96,8 +96,15 @@ def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         out["x-kubernetes-preserve-unknown-fields"] = True
     for key in node:
         if key not in _PASSED | _DROPPED | {
-            "properties", "required", "additionalProperties", "items", "default", "const",
-            "exclusiveMinimum", "exclusiveMaximum", "$defs",
+            "properties",
+            "required",
+            "additionalProperties",
+            "items",
+            "default",
+            "const",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "$defs",
         }:
             raise SchemaError(f"no structural form for {key!r} in {node}")
     return out
@@ -173,7 +180,8 @@ HEADER = "# Generated from operator/jobwire/api by `make crds`. Do not edit by h
 def render_all() -> dict[str, str]:
     """File name -> YAML text, for every kind."""
     return {
-        f"{GROUP}_{kind.plural}.yaml": HEADER + yaml.safe_dump(crd_for(kind), sort_keys=False, width=120, allow_unicode=True)
+        f"{GROUP}_{kind.plural}.yaml": HEADER
+        + yaml.safe_dump(crd_for(kind), sort_keys=False, width=120, allow_unicode=True)
         for kind in KINDS
     }
 

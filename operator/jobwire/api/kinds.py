@@ -10,7 +10,18 @@ from jobwire.api.schedule import ScheduleSpec, ScheduleStatus
 from jobwire.api.sensor import SensorSpec, SensorStatus
 from jobwire.api.webhook import WebhookSpec, WebhookStatus
 
-__all__ = ["AUTOMATION", "CATEGORY", "GROUP", "KINDS", "SCHEDULE", "SENSOR", "VERSION", "WEBHOOK", "Kind", "Column"]
+__all__ = [
+    "AUTOMATION",
+    "CATEGORY",
+    "GROUP",
+    "KINDS",
+    "SCHEDULE",
+    "SENSOR",
+    "VERSION",
+    "WEBHOOK",
+    "Column",
+    "Kind",
+]
 
 GROUP = "jobwire.io"
 VERSION = "v1alpha1"

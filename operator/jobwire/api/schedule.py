@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field
 
-from jobwire.api.base import ApiModel, rule, rules
+from jobwire.api.base import rule, rules
 from jobwire.api.common import PRODUCER_RULES, Duration, JobTemplate, ProducerSpec, ProducerStatus
 
 __all__ = ["CatchUpPolicy", "ScheduleSpec", "ScheduleStatus"]
@@ -79,7 +79,10 @@ class ScheduleSpec(ProducerSpec):
         "(CronJob's behaviour), All runs each of them up to maxRuns.",
     )
     max_runs: int | None = Field(
-        default=None, description="With catchUp All: at most this many missed ticks run (default 10).", ge=1, le=1000
+        default=None,
+        description="With catchUp All: at most this many missed ticks run (default 10).",
+        ge=1,
+        le=1000,
     )
     jitter_seconds: int = Field(
         default=0,

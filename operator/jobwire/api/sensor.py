@@ -9,7 +9,14 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from jobwire.api.base import ApiModel, rule, rules
-from jobwire.api.common import PRODUCER_RULES, Duration, JobTemplate, ProducerSpec, ProducerStatus, SecretKeyRef
+from jobwire.api.common import (
+    PRODUCER_RULES,
+    Duration,
+    JobTemplate,
+    ProducerSpec,
+    ProducerStatus,
+    SecretKeyRef,
+)
 
 __all__ = [
     "Batch",
@@ -32,7 +39,9 @@ class HeaderValue(ApiModel):
     """An HTTP header whose value is given inline or read from a Secret."""
 
     model_config = ConfigDict(
-        json_schema_extra=rules(rule("has(self.value) != has(self.secretRef)", "set exactly one of value and secretRef"))
+        json_schema_extra=rules(
+            rule("has(self.value) != has(self.secretRef)", "set exactly one of value and secretRef")
+        )
     )
 
     name: str = Field(max_length=256, pattern=r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -70,7 +79,9 @@ class S3Source(ApiModel):
     region: str = Field(default="us-east-1", max_length=64)
     access_key_id: SecretKeyRef | None = None
     secret_access_key: SecretKeyRef | None = None
-    force_path_style: bool = Field(default=True, description="Path-style addressing, as most S3-compatible servers want.")
+    force_path_style: bool = Field(
+        default=True, description="Path-style addressing, as most S3-compatible servers want."
+    )
 
 
 class SqlSource(ApiModel):
@@ -79,7 +90,9 @@ class SqlSource(ApiModel):
     dsn: SecretKeyRef = Field(description="A libpq connection string or URI, from a Secret.")
     query: str = Field(min_length=1, max_length=65536)
     key_column: str = Field(default="id", max_length=63)
-    cursor_column: str = Field(default="id", max_length=63, description="The column whose largest value is the next cursor.")
+    cursor_column: str = Field(
+        default="id", max_length=63, description="The column whose largest value is the next cursor."
+    )
     initial_cursor: str | None = Field(default=None, max_length=1024)
 
 
@@ -135,7 +148,11 @@ class SensorSpec(ProducerSpec):
     model_config = ConfigDict(
         json_schema_extra=rules(
             *PRODUCER_RULES,
-            rule("duration(self.interval) >= duration('1s')", "interval must be at least 1s", field_path=".interval"),
+            rule(
+                "duration(self.interval) >= duration('1s')",
+                "interval must be at least 1s",
+                field_path=".interval",
+            ),
         )
     )
 

@@ -27,7 +27,7 @@ __all__ = [
 class AuthType(StrEnum):
     NONE = "none"
     HMAC = "hmac"
-    TOKEN = "token"
+    TOKEN = "token"  # noqa: S105 - the name of an auth type, not a secret
 
 
 class HmacPreset(StrEnum):
@@ -60,7 +60,7 @@ class TokenAuth(ApiModel):
     header: str = Field(
         default="Authorization",
         max_length=256,
-        description="`Authorization` expects `Bearer <token>`; any other header (e.g. X-Gitlab-Token) the token itself.",
+        description="`Authorization` expects `Bearer <token>`; any other header (X-Gitlab-Token) the bare token.",
     )
 
 
@@ -70,12 +70,16 @@ class WebhookAuth(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=rules(
             rule("self.type != 'hmac' || has(self.hmac)", "type hmac needs the hmac block", field_path=".hmac"),
-            rule("self.type != 'token' || has(self.token)", "type token needs the token block", field_path=".token"),
             rule(
-                "self.type == 'hmac' || !has(self.hmac)", "the hmac block needs type hmac", field_path=".hmac"
+                "self.type != 'token' || has(self.token)",
+                "type token needs the token block",
+                field_path=".token",
             ),
+            rule("self.type == 'hmac' || !has(self.hmac)", "the hmac block needs type hmac", field_path=".hmac"),
             rule(
-                "self.type == 'token' || !has(self.token)", "the token block needs type token", field_path=".token"
+                "self.type == 'token' || !has(self.token)",
+                "the token block needs type token",
+                field_path=".token",
             ),
         )
     )
@@ -124,7 +128,9 @@ class WebhookSpec(ProducerSpec):
         description="Headers whose value is the delivery id, first found wins; otherwise a hash of the body.",
     )
     filter: str | None = Field(
-        default=None, max_length=4096, description="CEL over `body`, `headers` and `event`; false answers 202 filtered."
+        default=None,
+        max_length=4096,
+        description="CEL over `body`, `headers` and `event`; false answers 202 filtered.",
     )
     target: WebhookTarget | None = None
 

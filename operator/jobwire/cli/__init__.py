@@ -1,0 +1,1 @@
+"""The `jobwire` command (also `kubectl jobwire`)."""

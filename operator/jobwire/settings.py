@@ -1,0 +1,64 @@
+"""Operator settings: read once at start-up, frozen, passed down (never a mutable global)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+__all__ = ["HttpSettings", "LogSettings", "Settings", "WatchSettings"]
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means the whole cluster."""
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "0.0.0.0"  # noqa: S104 - the probes and metrics must be reachable from the kubelet and Prometheus
+    """Address the probe/metrics and webhook servers listen on."""
+    probe_port: int = 8080
+    """Port of /healthz, /readyz and /metrics."""
+    webhook_port: int = 8081
+    """Port of the webhook receiver."""
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "INFO"
+    """Root log level."""
+    json: bool = False
+    """One JSON object per line instead of text."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    default_service_account: str = "jobwire"
+    """ServiceAccount whose permissions Jobs are created with when a resource names none."""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from JOBWIRE_* environment variables (the chart sets them); flags override them later."""
+        env = os.environ if environ is None else environ
+        namespaces = tuple(ns.strip() for ns in env.get("JOBWIRE_NAMESPACES", "").split(",") if ns.strip())
+        return cls(
+            watch=WatchSettings(namespaces=namespaces),
+            http=HttpSettings(
+                host=env.get("JOBWIRE_HTTP_HOST", HttpSettings.host),
+                probe_port=int(env.get("JOBWIRE_PROBE_PORT", HttpSettings.probe_port)),
+                webhook_port=int(env.get("JOBWIRE_WEBHOOK_PORT", HttpSettings.webhook_port)),
+            ),
+            log=LogSettings(
+                level=env.get("JOBWIRE_LOG_LEVEL", LogSettings.level).upper(),
+                json=env.get("JOBWIRE_LOG_JSON", "").lower() in ("1", "true", "yes"),
+            ),
+            default_service_account=env.get("JOBWIRE_DEFAULT_SERVICE_ACCOUNT", "jobwire"),
+        )

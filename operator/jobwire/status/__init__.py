@@ -1,0 +1,1 @@
+"""Pure helpers that compute status: conditions, bounded histories."""
