@@ -19,6 +19,7 @@ __all__ = [
     "Condition",
     "Duration",
     "JobRef",
+    "JobSpecShape",
     "JobTemplate",
     "JobTemplateMetadata",
     "LastRun",
@@ -74,17 +75,20 @@ class JobTemplateMetadata(ApiModel):
     annotations: dict[str, str] | None = None
 
 
+class JobSpecShape(ApiModel):
+    """A batch/v1 JobSpec. Only `template` is required here; every other field is kept as written and checked by
+    the API server when the Job is created (a server-side dry run reports problems as `Ready=False` early)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    template: dict[str, Any] = Field(description="The Pod template of the Job.")
+
+
 class JobTemplate(ApiModel):
-    """A batch/v1 JobTemplateSpec. The spec is checked by the API server when the Job is created
-    (a server-side dry run sets `Ready=False` with the server's message before any event arrives)."""
+    """A batch/v1 JobTemplateSpec: labels and annotations for the Job, and its spec."""
 
     metadata: JobTemplateMetadata | None = None
-    spec: dict[str, Any] = Field(
-        description="A batch/v1 JobSpec.",
-        json_schema_extra=rules(
-            rule("has(self.template)", "spec.template is required: the Pod template of the Job"),
-        ),
-    )
+    spec: JobSpecShape
 
 
 class Parameter(ApiModel):

@@ -87,7 +87,8 @@ def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         extra = node.get("additionalProperties")
         if isinstance(extra, dict) and extra:
             out["additionalProperties"] = structural(extra, defs)
-        elif "properties" not in node:
+        elif "properties" not in node or extra is True:
+            # Free-form, or declared fields plus any others (a model with extra="allow"): keep what is written.
             out["x-kubernetes-preserve-unknown-fields"] = True
     elif kind == "array":
         out["items"] = structural(node.get("items", {}), defs)

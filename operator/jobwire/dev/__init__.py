@@ -1,0 +1,1 @@
+"""Developer tooling: the local control plane (`make cluster-up`, `make run`, the test fixture)."""

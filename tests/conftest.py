@@ -1,0 +1,49 @@
+"""Session fixtures: the real control plane (started once), and a fresh namespace per test.
+
+The control plane is the project's own (hack/controlplane.sh + kwokctl), or an existing cluster named by
+JOBWIRE_TEST_KUBECONFIG. If neither can be had, the tests that need it fail: they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobwire.dev.cluster import LocalCluster, controlplane_bin
+from tests.support.kube import Cluster
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    kubectl = controlplane_bin() / "kubectl"
+    existing = os.environ.get("JOBWIRE_TEST_KUBECONFIG")
+    if existing:
+        handle = Cluster(kubeconfig=Path(existing), kubectl_path=kubectl)
+        local = None
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="jobwire-test-cluster-"))
+        local = LocalCluster(workdir=workdir, name="test")
+        handle = Cluster(kubeconfig=local.up(), kubectl_path=kubectl)
+    crds = Path(__file__).resolve().parents[1] / "crds"
+    handle.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
+    handle.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
+    try:
+        yield handle
+    finally:
+        if local is not None:
+            local.delete()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
