@@ -16,6 +16,7 @@ import pytest
 
 from jobwire.dev.cluster import LocalCluster, controlplane_bin
 from tests.support.kube import Cluster
+from tests.support.operator import OperatorProcess
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +48,15 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         yield name
     finally:
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """One operator for the session, watching the whole cluster, as `jobwire run` runs it."""
+    process = OperatorProcess(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("operator") / "log")
+    process.start()
+    try:
+        yield process
+    finally:
+        code = process.stop()
+        assert code == 0, f"the operator did not stop cleanly on SIGTERM (exit {code}); log: {process.log_path}"

@@ -261,13 +261,16 @@ def _count_in_day(expr: CronExpr, day: _Span, after: datetime, upto: datetime) -
         if offset is not None:
             total += _count_readings(expr, span, offset, cursor, hour_upto)
         else:
-            walked = iter_fire_times(expr, day.zone, cursor)
-            total += sum(1 for _ in takewhile(lambda instant: instant <= hour_upto, walked))
+            total += _count_walked(expr, day.zone, cursor, hour_upto)
         cursor = hour_upto
-    if cursor < upto:  # the next day's midnight may come late
-        walked = iter_fire_times(expr, day.zone, cursor)
-        total += sum(1 for _ in takewhile(lambda instant: instant <= upto, walked))
+    if cursor < upto:  # after a skipped midnight the next day starts late
+        total += _count_walked(expr, day.zone, cursor, upto)
     return total
+
+
+def _count_walked(expr: CronExpr, zone: ZoneInfo, after: datetime, upto: datetime) -> int:
+    """Fires in (after, upto], found one by one: for the few hours an offset change touches."""
+    return sum(1 for _ in takewhile(lambda instant: instant <= upto, iter_fire_times(expr, zone, after)))
 
 
 def _count_readings(expr: CronExpr, span: _Span, offset: timedelta, after: datetime, upto: datetime) -> int:

@@ -1,0 +1,88 @@
+"""The operator under test, run as people run it: `jobwire run`, a separate process, against the test cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+__all__ = ["OperatorProcess", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class OperatorProcess:
+    kubeconfig: Path
+    log_path: Path
+    namespaces: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
+    probe_port: int = field(default_factory=free_port)
+    webhook_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def probe_url(self) -> str:
+        return f"http://127.0.0.1:{self.probe_port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.webhook_port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        args = [
+            sys.executable,
+            "-m",
+            "jobwire.cli.main",
+            "run",
+            "--probe-port",
+            str(self.probe_port),
+            "--webhook-port",
+            str(self.webhook_port),
+            "--log-level",
+            "DEBUG",
+        ]
+        for namespace in self.namespaces:
+            args += ["-n", namespace]
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "JOBWIRE_HTTP_HOST": "127.0.0.1", **self.extra_env}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"operator exited with {self.process.returncode}; log: {self.log_path}")
+            try:
+                if httpx.get(f"{self.probe_url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"operator not ready within {timeout}s; log: {self.log_path}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Stop it (SIGTERM: gracefully; SIGKILL: a crash) and return its exit code."""
+        assert self.process is not None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
