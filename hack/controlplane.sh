@@ -59,6 +59,8 @@ build() {  # build <module dir> <binary name> <package> [ldflags]
 
 mkdir -p "$out"
 start=$(date +%s)
+log "downloading modules"
+(cd "$here/controlplane" && go mod download) && (cd "$here/kwok" && go mod download)
 helm_version=$(cd "$here/controlplane" && go list -m -f '{{.Version}}' helm.sh/helm/v3)
 kwok_version=$(cd "$here/kwok" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)
 build controlplane kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$(kv)"

@@ -60,5 +60,5 @@ def test_kopf_marks_live_under_jobwire_and_no_finalizer_is_added(
     assert "finalizers" not in meta
     foreign = [a for a in meta.get("annotations", {}) if "kopf.zalando.org" in a]
     assert foreign == [], "Kopf's marks must live under jobwire.io"
-    assert "jobwire.io/last-handled-configuration" in meta["annotations"]
-    json.loads(meta["annotations"]["jobwire.io/last-handled-configuration"])
+    assert "kopf.jobwire.io/last-handled-configuration" in meta["annotations"]
+    json.loads(meta["annotations"]["kopf.jobwire.io/last-handled-configuration"])

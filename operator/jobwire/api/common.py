@@ -32,6 +32,7 @@ __all__ = [
     "RunResult",
     "RunTotals",
     "SecretKeyRef",
+    "SkipRecord",
 ]
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -226,6 +227,15 @@ class RunTotals(ApiModel):
     skipped: int = 0
 
 
+class SkipRecord(ApiModel):
+    """The newest event (or tick) that made no Job, and why."""
+
+    time: datetime
+    event_id: str | None = None
+    reason: str
+    message: str | None = None
+
+
 class QueuedEvent(ApiModel):
     """An event waiting for a free slot under concurrencyPolicy Queue; kept in status so a restart keeps it."""
 
@@ -234,6 +244,7 @@ class QueuedEvent(ApiModel):
     source: str
     subject: str | None = None
     time: datetime | None = None
+    scheduled_time: datetime | None = None
     data: Any = None
 
 
@@ -248,6 +259,7 @@ class ProducerStatus(ApiModel):
     recent_runs: list[RecentRun] | None = None
     totals: RunTotals | None = None
     queue: list[QueuedEvent] | None = None
+    last_skip: SkipRecord | None = None
     run_requested_at: str | None = Field(
         default=None, description="The last `jobwire.io/run-requested-at` value acted on."
     )

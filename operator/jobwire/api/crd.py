@@ -160,6 +160,7 @@ def crd_for(kind: Kind) -> dict[str, Any]:
                             "type": "object",
                             "description": (kind.spec.__doc__ or kind.kind).strip().splitlines()[0],
                             "required": ["spec"],
+                            "x-kubernetes-validations": [NAME_RULE],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
@@ -174,6 +175,12 @@ def crd_for(kind: Kind) -> dict[str, Any]:
         },
     }
 
+
+# Jobs carry the producer's name as the label jobwire.io/name, and label values stop at 63 characters.
+NAME_RULE = {
+    "rule": "size(self.metadata.name) <= 63",
+    "message": "metadata.name must be at most 63 characters: it labels the Jobs (jobwire.io/name)",
+}
 
 HEADER = "# Generated from operator/jobwire/api by `make crds`. Do not edit by hand.\n"
 

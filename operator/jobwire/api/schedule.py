@@ -98,3 +98,10 @@ class ScheduleStatus(ProducerStatus):
     last_schedule_time: datetime | None = None
     last_successful_time: datetime | None = None
     next_schedule_times: list[datetime] | None = None
+    planned_through: datetime | None = Field(
+        default=None, description="Every tick up to this instant has run or was skipped (and is never planned again)."
+    )
+    not_before: datetime | None = Field(
+        default=None,
+        description="Ticks before this instant never run: set when a suspension ends or the schedule changes.",
+    )

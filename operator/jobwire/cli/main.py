@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
+from jobwire.cli import schedule_next
+from jobwire.cli.run_now import run_now
 from jobwire.settings import Settings, WatchSettings
 
 __all__ = ["main"]
@@ -31,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook-port", type=int, help="port of the webhook receiver")
     run.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     run.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    schedule_next.add_parser(commands)
     return parser
 
 
@@ -69,8 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         if args.target is None:
             return _run_operator(args)
-        print("jobwire: run KIND/NAME is not available yet", file=sys.stderr)
-        return 2
+        return run_now(args.target, (args.namespace or ["default"])[0])
+    if args.command == "schedule":
+        return schedule_next.run(args)
     return 2
 
 

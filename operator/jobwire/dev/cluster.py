@@ -4,7 +4,8 @@ from binaries built by hack/controlplane.sh, with a kwok fake node that runs the
     python -m jobwire.dev.cluster up|down|status
 
 Pods of Jobs go Pending -> Running -> Succeeded within about a second; a Pod annotated
-`jobwire.io/fake-outcome: fail` ends Failed with exit code 1 (give its Job `backoffLimit: 0` to fail at once).
+`jobwire.io/fake-outcome: fail` ends Failed with exit code 1 (give its Job `backoffLimit: 0` to fail at once), and
+one annotated `jobwire.io/fake-outcome: hang` keeps running until it is deleted.
 RBAC and admission are on, ServiceAccount tokens work, and the garbage collector follows ownerReferences.
 """
 
@@ -164,7 +165,18 @@ class LocalCluster:
                 },
             }
         ]
-        documents += [yaml.safe_load((stages_root / stage).read_text()) for stage in DEFAULT_STAGES]
+        for stage in DEFAULT_STAGES:
+            document = yaml.safe_load((stages_root / stage).read_text())
+            if document["metadata"]["name"] == "pod-complete":
+                # Pods told to fail or to hang are not completed (a missing annotation is NotIn: they are).
+                document["spec"]["selector"].setdefault("matchExpressions", []).append(
+                    {
+                        "key": f'.metadata.annotations["{FAKE_OUTCOME_ANNOTATION}"]',
+                        "operator": "NotIn",
+                        "values": ["fail", "hang"],
+                    }
+                )
+            documents.append(document)
         documents.append(FAIL_STAGE)
         path = self.workdir / "jobwire-kwokctl.yaml"
         path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
@@ -189,8 +201,21 @@ class LocalCluster:
         if (self.workdir / "clusters" / self.name).exists():
             command = [kwokctl, "--name", self.name, "start", "cluster", "--wait", f"{int(timeout)}s"]
         else:
-            command = [kwokctl, "--config", str(self._config(bin_dir)), "--name", self.name, "create", "cluster",
-                       "--kubeconfig", "", "--wait", f"{int(timeout)}s", "--timeout", f"{int(timeout)}s"]
+            command = [
+                kwokctl,
+                "--config",
+                str(self._config(bin_dir)),
+                "--name",
+                self.name,
+                "create",
+                "cluster",
+                "--kubeconfig",
+                "",
+                "--wait",
+                f"{int(timeout)}s",
+                "--timeout",
+                f"{int(timeout)}s",
+            ]
         result = subprocess.run(command, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"kwokctl failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
@@ -205,9 +230,17 @@ class LocalCluster:
                 problem = "API server not ready"
             elif self.kubectl("apply", "-f", "-", input=json.dumps(NODE), check=False).returncode != 0:
                 problem = "fake node not created"
-            elif "True" not in self.kubectl("get", "node", NODE_NAME, "-o",
-                                             "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-                                             check=False).stdout:
+            elif (
+                "True"
+                not in self.kubectl(
+                    "get",
+                    "node",
+                    NODE_NAME,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+                    check=False,
+                ).stdout
+            ):
                 problem = "fake node not Ready"
             elif self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode != 0:
                 problem = "default ServiceAccount not created yet"
@@ -219,16 +252,25 @@ class LocalCluster:
     def stop(self) -> None:
         """Stop the processes; the data stays for the next `up`."""
         bin_dir = controlplane_bin()
-        subprocess.run([str(bin_dir / "kwokctl"), "--name", self.name, "stop", "cluster"],
-                       env=self._env(bin_dir), capture_output=True, text=True, check=False)
+        subprocess.run(
+            [str(bin_dir / "kwokctl"), "--name", self.name, "stop", "cluster"],
+            env=self._env(bin_dir),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     def delete(self) -> None:
         """Stop the processes and remove the cluster's data."""
         bin_dir = controlplane_bin()
         throwaway = self.workdir / "unused-kubeconfig"
-        subprocess.run([str(bin_dir / "kwokctl"), "--name", self.name, "delete", "cluster",
-                        "--kubeconfig", str(throwaway)],
-                       env=self._env(bin_dir), capture_output=True, text=True, check=False)
+        subprocess.run(
+            [str(bin_dir / "kwokctl"), "--name", self.name, "delete", "cluster", "--kubeconfig", str(throwaway)],
+            env=self._env(bin_dir),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         shutil.rmtree(self.workdir / "clusters" / self.name, ignore_errors=True)
 
     def install_crds(self) -> None:

@@ -41,8 +41,16 @@ def main() -> int:
         kubeconfig = local.up()
     kubectl = controlplane_bin() / "kubectl"
     subprocess.run(
-        [str(kubectl), "--kubeconfig", str(kubeconfig), "apply", "--server-side", "--force-conflicts",
-         "-f", str(repo_root() / "crds")],
+        [
+            str(kubectl),
+            "--kubeconfig",
+            str(kubeconfig),
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            str(repo_root() / "crds"),
+        ],
         check=True,
     )
     print(

@@ -47,5 +47,5 @@ def register(registry: kopf.OperatorRegistry, kind: Kind) -> None:
             reason=verdict.reason,
             message=verdict.message,
             generation=meta.get("generation"),
-            now=memo.clock(),
+            now=memo.clock.now(),
         )

@@ -1,27 +1,33 @@
-"""What every handler needs, built once at start-up and handed to Kopf as its `memo`."""
+"""Everything the handlers use, built once at start-up and handed to Kopf as its `memo`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
-from kubernetes_asyncio import client
-
+from jobwire.controllers.schedules import ScheduleController
+from jobwire.events.bus import EventBus
+from jobwire.jobs.pipeline import Pipeline
+from jobwire.jobs.tracker import Tracker
+from jobwire.kube.api import Kube
+from jobwire.kube.events import EventRecorder
+from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
 from jobwire.settings import Settings
+from jobwire.timing.clock import Clock
 
-__all__ = ["Context", "utc_now"]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Context"]
 
 
 @dataclass
 class Context:
     settings: Settings
-    api: client.ApiClient
+    kube: Kube
     metrics: Metrics
-    clock: Callable[[], datetime] = field(default=utc_now)
+    clock: Clock
     """The clock every decision reads; tests inject their own."""
+    status: StatusWriter
+    recorder: EventRecorder
+    bus: EventBus
+    pipeline: Pipeline
+    tracker: Tracker
+    schedules: ScheduleController

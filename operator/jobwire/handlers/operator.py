@@ -1,40 +1,54 @@
-"""Start and stop the operator: Kopf's settings in one place, the probe server, the handlers."""
+"""Start and stop the operator: Kopf's settings in one place, the services, the probe server, the handlers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import kopf
 
-from jobwire.api.kinds import KINDS
-from jobwire.handlers import acceptance
+from jobwire.api.kinds import AUTOMATION, KINDS, SENSOR, WEBHOOK
+from jobwire.controllers.schedules import ScheduleController
+from jobwire.events.bus import EventBus
+from jobwire.handlers import acceptance, jobs, schedules
 from jobwire.handlers.context import Context
+from jobwire.handlers.targets import resolver
+from jobwire.jobs.pipeline import Pipeline
+from jobwire.jobs.tracker import Tracker
+from jobwire.kube.api import Kube
 from jobwire.kube.client import make_api_client
+from jobwire.kube.events import EventRecorder
+from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
 from jobwire.probes.server import ProbeServer
 from jobwire.settings import Settings
+from jobwire.timing.clock import Clock, SystemClock
 
-__all__ = ["build_registry", "kopf_settings", "run_operator"]
+__all__ = ["build_context", "build_registry", "kopf_settings", "run_operator"]
 
 log = logging.getLogger(__name__)
 
+KOPF_PREFIX = "kopf.jobwire.io"
+
 
 def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
-    """Kopf's knobs. Its marks on objects live under jobwire.io, and it needs no finalizer: Jobs carry an
-    ownerReference, so the garbage collector cleans up after a deleted producer."""
+    """Kopf's knobs. Its marks on objects live under kopf.jobwire.io — not jobwire.io itself, whose annotations
+    (run-requested-at, reset-cursor) Kopf would then take for its own and never diff — and it needs no finalizer:
+    Jobs carry an ownerReference, so the garbage collector cleans up after a deleted producer."""
     ks = kopf.OperatorSettings()
-    ks.persistence.finalizer = "jobwire.io/finalizer"
-    ks.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="jobwire.io")
+    ks.persistence.finalizer = f"{KOPF_PREFIX}/finalizer"
+    ks.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="jobwire.io", key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     ks.posting.enabled = False  # Jobwire posts its own Events, for the moments a person cares about.
     ks.peering.standalone = True
     ks.watching.server_timeout = 300
     ks.watching.client_timeout = 330
     ks.networking.request_timeout = 30
+    ks.queueing.worker_limit = 256
     return ks
 
 
@@ -48,19 +62,62 @@ def build_registry() -> kopf.OperatorRegistry:
         )
         return info
 
-    for kind in KINDS:
+    schedules.register(registry)
+    jobs.register(registry)
+    for kind in (SENSOR, WEBHOOK, AUTOMATION):
         acceptance.register(registry, kind)
     return registry
 
 
-async def run_operator(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or a signal stops Kopf)."""
+def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
     metrics = Metrics()
+    status = StatusWriter(kube)
+    recorder = EventRecorder(kube)
+    bus = EventBus()
+    pipeline = Pipeline(kube, status, recorder, metrics, clock, bus)
+    resolve = resolver(status)
+    tracker = Tracker(
+        kube=kube,
+        pipeline=pipeline,
+        status=status,
+        recorder=recorder,
+        metrics=metrics,
+        clock=clock,
+        bus=bus,
+        resolve=resolve,
+        plurals={k.kind: k.plural for k in KINDS},
+    )
+    controller = ScheduleController(
+        kube=kube, pipeline=pipeline, status=status, recorder=recorder, metrics=metrics, clock=clock
+    )
+    return Context(
+        settings=settings,
+        kube=kube,
+        metrics=metrics,
+        clock=clock,
+        status=status,
+        recorder=recorder,
+        bus=bus,
+        pipeline=pipeline,
+        tracker=tracker,
+        schedules=controller,
+    )
+
+
+async def run_operator(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run until `stop` is set (or a signal stops Kopf)."""
     api = await make_api_client()
-    context = Context(settings=settings, api=api, metrics=metrics)
-    ready = asyncio.Event()
-    probes = ProbeServer(metrics, ready.is_set)
+    context = build_context(settings, Kube(api), clock or SystemClock())
+    ready = ready or asyncio.Event()
+    probes = ProbeServer(context.metrics, ready.is_set)
     await probes.start(settings.http.host, settings.http.probe_port)
+    ticker = asyncio.create_task(context.schedules.ticker.run(), name="jobwire-ticker")
     scope = "cluster-wide" if settings.watch.clusterwide else f"namespaces {', '.join(settings.watch.namespaces)}"
     log.info("jobwire operator starting (%s); probes and metrics on :%d", scope, settings.http.probe_port)
     try:
@@ -74,6 +131,9 @@ async def run_operator(settings: Settings, *, stop: asyncio.Event | None = None)
             stop_flag=stop,
         )
     finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
         await probes.stop()
         await api.close()
         log.info("jobwire operator stopped")

@@ -134,9 +134,10 @@ def iter_fire_times_backward(expr: CronExpr, zone: ZoneInfo, upto: datetime) -> 
 def count_fire_times(expr: CronExpr, zone: ZoneInfo, start: datetime, end: datetime) -> int:
     """How many fire instants fall in (start, end], without listing them: a year of `* * * * *` is cheap.
 
-    Real time is cut into local days (from one local midnight to the next). A day that no offset change touches
-    fires exactly at its matching readings, so it is counted by arithmetic; a day with a change is cut into
-    hours the same way, and only the hours the change touches are walked.
+    Real time is cut into local days (from one local midnight to the next). A run of days without a matching
+    reading fires nothing unless a change at its edges brings in a jump or a repeat, so it is passed over whole;
+    a day that no offset change touches fires exactly at its matching readings, so it is counted by arithmetic;
+    a day with a change is cut into hours the same way, and only the hours the change touches are walked.
     """
     cursor = _as_utc(start, "start")
     stop = min(_as_utc(end, "end"), _LATEST)
@@ -144,6 +145,12 @@ def count_fire_times(expr: CronExpr, zone: ZoneInfo, start: datetime, end: datet
     midnight = datetime.combine(wall_clock(max(cursor, _EARLIEST), zone).date() - _ONE_DAY, time())
     start_of_day: datetime | None = None
     while cursor < stop:
+        if not expr.matches_day(midnight.date()):
+            idle = _span(midnight, _next_matching_midnight(expr, midnight), zone, start_of_day)
+            if idle.walls_to > midnight and (idle.end <= cursor or _is_quiet(idle)):
+                cursor = max(cursor, min(stop, idle.end - _ONE_MICROSECOND))
+                midnight, start_of_day = idle.walls_to, idle.end
+                continue
         day = _span(midnight, midnight + _ONE_DAY, zone, start_of_day)
         if day.end > cursor:
             upto = min(stop, day.end - _ONE_MICROSECOND)
@@ -241,6 +248,22 @@ def _span(walls_from: datetime, walls_to: datetime, zone: ZoneInfo, start: datet
     if start is None:
         start = _first_instant(walls_from, zone)
     return _Span(walls_from, walls_to, zone, start, _first_instant(walls_to, zone))
+
+
+def _next_matching_midnight(expr: CronExpr, midnight: datetime) -> datetime:
+    """The start of the first day, at or after `midnight`'s, with a matching reading (or the calendar's end)."""
+    reading = first_match_at_or_after(expr, midnight)
+    return datetime.combine(reading.date() if reading is not None else LAST_DAY, time())
+
+
+def _is_quiet(idle: _Span) -> bool:
+    """Whether a span of days without matching readings fires nothing: no skipped or repeated readings from
+    outside reach into it (both edge midnights occur once, and no jump lands exactly on its start)."""
+    return (
+        len(occurrences(idle.walls_from, idle.zone)) == 1
+        and len(occurrences(idle.walls_to, idle.zone)) == 1
+        and offset_at(idle.start - _ONE_MICROSECOND, idle.zone) == offset_at(idle.start, idle.zone)
+    )
 
 
 def _count_in_day(expr: CronExpr, day: _Span, after: datetime, upto: datetime) -> int:

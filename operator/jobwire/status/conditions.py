@@ -59,5 +59,7 @@ def set_condition(
     }
     if generation is not None:
         updated["observedGeneration"] = generation
+    elif previous is not None and "observedGeneration" in previous:
+        updated["observedGeneration"] = previous["observedGeneration"]
     others = [c for c in conditions or [] if c.get("type") != kind]
     return [*others, updated] if previous is None else [updated if c is previous else c for c in conditions or []]

@@ -1,0 +1,253 @@
+"""A producer's run history in its status: pure arithmetic on the wire-format dicts (camelCase, as stored).
+
+Watches deliver a Job's events at least once and in any order after a restart, so every `record_*` function is
+idempotent: it returns a new status equal to the old one when it has already seen that Job (or that skip). The
+input is never mutated, so the caller can diff old against new and patch only what changed.
+
+Status keys written here (see `ProducerStatus`): `active`, `activeCount`, `lastRun`, `recentRuns` (newest first,
+at most `RECENT_RUNS_LIMIT`), `totals`, `lastSkip`. Times are RFC 3339 UTC with a Z, to the second, like every
+Kubernetes time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from jobwire.api.common import RunResult
+from jobwire.events.model import parse_rfc3339
+from jobwire.status.conditions import format_time
+
+__all__ = [
+    "RECENT_RUNS_LIMIT",
+    "job_result",
+    "job_times",
+    "jobs_to_delete",
+    "record_finished",
+    "record_skipped",
+    "record_started",
+]
+
+RECENT_RUNS_LIMIT = 20
+"""Runs kept in `recentRuns`: enough to see a pattern, few enough to keep the resource small."""
+
+_FAILED_CONDITIONS = ("Failed", "FailureTarget")
+"""FailureTarget comes first (Kubernetes 1.31+): the Job has failed and is only stopping its Pods."""
+_SUCCEEDED_CONDITIONS = ("Complete", "SuccessCriteriaMet")
+"""SuccessCriteriaMet comes first (successPolicy): the Job has succeeded and is only stopping its Pods."""
+_UNKNOWN_TIME = datetime.min.replace(tzinfo=UTC)
+"""Where a Job without any time sorts: with the oldest, the first to go when history is trimmed."""
+
+Status = Mapping[str, Any]
+
+
+def job_result(job: Mapping[str, Any]) -> RunResult | None:
+    """Succeeded or Failed from the Job's conditions; None while it is still running."""
+    condition = _ending_condition(job)
+    if condition is None:
+        return None
+    return RunResult.FAILED if condition["type"] in _FAILED_CONDITIONS else RunResult.SUCCEEDED
+
+
+def job_times(job: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """(start, completion). A failed Job has no `completionTime` (Kubernetes sets it only on success), so its
+    end is when its ending condition became true."""
+    status = job.get("status") or {}
+    completion = _time(status.get("completionTime"))
+    if completion is None and (ending := _ending_condition(job)) is not None:
+        completion = _time(ending.get("lastTransitionTime"))
+    return _time(status.get("startTime")), completion
+
+
+def record_started(
+    status: Status | None,
+    *,
+    job_name: str,
+    job_uid: str | None,
+    event_id: str,
+    scheduled_time: datetime | None,
+    start_time: datetime | None,
+) -> dict[str, Any]:
+    """The status after the Job `job_name` was created: it is active, it is the last run, one more was created."""
+    before = dict(status or {})
+    if _is_known(before, job_name):
+        return before
+    active = [*_active(before), _without_none({"name": job_name, "uid": job_uid, "eventId": event_id})]
+    return {
+        **before,
+        "active": active,
+        "activeCount": len(active),
+        "lastRun": _without_none(
+            {
+                "job": job_name,
+                "eventId": event_id,
+                "scheduledTime": _format(scheduled_time),
+                "startTime": _format(start_time),
+                "result": RunResult.RUNNING.value,
+            }
+        ),
+        "totals": _counted(before, "created"),
+    }
+
+
+def record_finished(
+    status: Status | None,
+    *,
+    job_name: str,
+    event_id: str,
+    result: RunResult | str,
+    start_time: datetime | None,
+    completion_time: datetime | None,
+) -> dict[str, Any]:
+    """The status after the Job `job_name` finished: no longer active, at the head of `recentRuns`, counted.
+
+    A Job whose start was never recorded (the operator was down while it ran) is counted as created too, so
+    `created` never falls below `succeeded + failed`; and it becomes `lastRun` when there is none.
+    """
+    outcome = RunResult(result)
+    if outcome is RunResult.RUNNING:
+        raise ValueError("a finished run is Succeeded or Failed, not Running")
+    before = dict(status or {})
+    if any(run.get("job") == job_name for run in _runs(before)):
+        return before
+    totals = _counted(before, "succeeded" if outcome is RunResult.SUCCEEDED else "failed")
+    if not _is_known(before, job_name):
+        totals = _counted({"totals": totals}, "created")
+    active = [entry for entry in _active(before) if entry.get("name") != job_name]
+    run = _without_none(
+        {
+            "job": job_name,
+            "eventId": event_id,
+            "result": outcome.value,
+            "startTime": _format(start_time),
+            "durationSeconds": _duration(start_time, completion_time),
+        }
+    )
+    after = {
+        **before,
+        "active": active,
+        "activeCount": len(active),
+        "recentRuns": [run, *_runs(before)][:RECENT_RUNS_LIMIT],
+        "totals": totals,
+    }
+    last_run = before.get("lastRun")
+    if last_run is None or last_run.get("job") == job_name:
+        after["lastRun"] = _without_none(
+            {
+                "job": job_name,
+                "eventId": event_id,
+                **(last_run or {}),
+                "startTime": _format(start_time) or (last_run or {}).get("startTime"),
+                "completionTime": _format(completion_time),
+                "result": outcome.value,
+            }
+        )
+    return after
+
+
+def record_skipped(
+    status: Status | None,
+    *,
+    event_id: str,
+    reason: str,
+    message: str,
+    time: datetime,
+) -> dict[str, Any]:
+    """The status after an event was skipped (policy, suspension, parameters...): counted, and the last skip told.
+    The same event skipped for the same reason again (a retry) is the same skip."""
+    before = dict(status or {})
+    last_skip = before.get("lastSkip") or {}
+    if last_skip.get("eventId") == event_id and last_skip.get("reason") == reason:
+        return before
+    return {
+        **before,
+        "totals": _counted(before, "skipped"),
+        "lastSkip": {"time": format_time(time), "eventId": event_id, "reason": reason, "message": message},
+    }
+
+
+def jobs_to_delete(finished: Sequence[Mapping[str, Any]], successful_limit: int, failed_limit: int) -> list[str]:
+    """Names of one producer's finished Jobs beyond the history limits, oldest first: per result, the newest
+    `limit` runs are kept — newest by when the run was due (its scheduled time, else the Job's creation), then by
+    completion, since Jobs that finish within the same second would otherwise tie. Unfinished Jobs are never named."""
+    by_result: dict[RunResult, list[tuple[tuple[datetime, datetime], str]]] = {
+        RunResult.SUCCEEDED: [],
+        RunResult.FAILED: [],
+    }
+    for job in finished:
+        result = job_result(job)
+        if result is not None:
+            by_result[result].append((_age_key(job), str((job.get("metadata") or {}).get("name", ""))))
+    limits = {RunResult.SUCCEEDED: successful_limit, RunResult.FAILED: failed_limit}
+    doomed: list[tuple[tuple[datetime, datetime], str]] = []
+    for result, jobs in by_result.items():
+        newest_first = sorted(jobs, reverse=True)
+        doomed.extend(newest_first[max(0, limits[result]) :])
+    return [name for _, name in sorted(doomed)]
+
+
+def _ending_condition(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The true condition that ends the Job; a failure wins over a success should a Job carry both."""
+    conditions: list[Mapping[str, Any]] = [
+        c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
+    ]
+    for kinds in (_FAILED_CONDITIONS, _SUCCEEDED_CONDITIONS):
+        for condition in conditions:
+            if condition.get("type") in kinds:
+                return condition
+    return None
+
+
+def _age_key(job: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    meta = job.get("metadata") or {}
+    created = _time(meta.get("creationTimestamp")) or _UNKNOWN_TIME
+    due = _time((meta.get("annotations") or {}).get("jobwire.io/scheduled-time")) or created
+    _, completion = job_times(job)
+    return due, completion or created
+
+
+def _is_known(status: Status, job_name: str) -> bool:
+    """Whether the status already tells of this Job: active, last run, or finished."""
+    return (
+        any(entry.get("name") == job_name for entry in _active(status))
+        or (status.get("lastRun") or {}).get("job") == job_name
+        or any(run.get("job") == job_name for run in _runs(status))
+    )
+
+
+def _active(status: Status) -> list[dict[str, Any]]:
+    return list(status.get("active") or [])
+
+
+def _runs(status: Status) -> list[dict[str, Any]]:
+    return list(status.get("recentRuns") or [])
+
+
+def _counted(status: Status, counter: str) -> dict[str, int]:
+    totals = {"created": 0, "succeeded": 0, "failed": 0, "skipped": 0, **(status.get("totals") or {})}
+    totals[counter] += 1
+    return totals
+
+
+def _duration(start: datetime | None, completion: datetime | None) -> float | None:
+    if start is None or completion is None:
+        return None
+    return max(0.0, (completion - start).total_seconds())
+
+
+def _format(moment: datetime | None) -> str | None:
+    return None if moment is None else format_time(moment)
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        return None
+
+
+def _without_none(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in entry.items() if value is not None}

@@ -1,0 +1,350 @@
+"""The one pipeline every producer's events go through: decide (concurrency policy), render, create, record.
+
+    dispatch(target, event)
+      ├─ suspended?                       -> skipped, recorded
+      ├─ its Job already exists?          -> duplicate (same Job name: nothing new is created)
+      ├─ concurrency policy               -> create | replace then create | skip | enqueue | refuse
+      ├─ render (pure: name, labels, env, parameters)
+      ├─ create the Job (AlreadyExists counts as success: each event makes its Job exactly once)
+      └─ status: active, lastRun, totals; a Kubernetes Event; metrics
+
+API server outages raise `Unavailable` to the caller, which retries (ticks) or answers 503 (webhooks): nothing
+accepted is lost, and the idempotent Job name makes every retry safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from jobwire.api.common import ConcurrencyPolicy, JobTemplate, Parameter, ProducerSpec, QueuedEvent
+from jobwire.events.bus import EventBus
+from jobwire.events.model import Event, ProducerRef
+from jobwire.jobs.history import job_result, record_skipped, record_started
+from jobwire.jobs.naming import job_name
+from jobwire.jobs.policy import DEFAULT_MAX_QUEUED, ActiveJob, decide, next_from_queue
+from jobwire.jobs.render import RenderError, configmap_owned_by, render_run
+from jobwire.kube.api import JSON, Kube, core_path, jobs_path
+from jobwire.kube.errors import AlreadyExists, Forbidden, Invalid, NotFound
+from jobwire.kube.events import EventRecorder, ObjectRef
+from jobwire.kube.status import StatusWriter
+from jobwire.metrics import Metrics
+from jobwire.status.conditions import set_condition
+from jobwire.timing.clock import Clock
+
+__all__ = ["DispatchOutcome", "DispatchResult", "Pipeline", "RunSpec", "Target"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """How a producer's events become Jobs: its template and the shared policies."""
+
+    template: JobTemplate
+    parameters: tuple[Parameter, ...] = ()
+    policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
+    max_active: int | None = None
+    max_queued: int = DEFAULT_MAX_QUEUED
+    successful_limit: int = 3
+    failed_limit: int = 1
+    suspended: bool = False
+    service_account: str | None = None
+
+    @classmethod
+    def of(cls, spec: ProducerSpec) -> RunSpec | None:
+        if spec.job_template is None:
+            return None
+        return cls(
+            template=spec.job_template,
+            parameters=tuple(spec.parameters or ()),
+            policy=ConcurrencyPolicy(spec.concurrency_policy),
+            max_active=spec.max_active,
+            max_queued=spec.max_queued or DEFAULT_MAX_QUEUED,
+            successful_limit=spec.successful_jobs_history_limit,
+            failed_limit=spec.failed_jobs_history_limit,
+            suspended=spec.suspend,
+            service_account=spec.service_account_name,
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """A producer and how its events run."""
+
+    ref: ProducerRef
+    plural: str
+    run: RunSpec
+
+    @property
+    def about(self) -> ObjectRef:
+        return ObjectRef(self.ref.api_version, self.ref.kind, self.ref.namespace, self.ref.name, self.ref.uid)
+
+
+class DispatchOutcome(StrEnum):
+    CREATED = "Created"
+    DUPLICATE = "Duplicate"
+    SKIPPED = "Skipped"
+    QUEUED = "Queued"
+    REFUSED = "Refused"
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    outcome: DispatchOutcome
+    jobs: tuple[str, ...] = ()
+    reason: str = ""
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        """The event is safe: its Job exists, or it waits in the queue kept in status."""
+        return self.outcome in (DispatchOutcome.CREATED, DispatchOutcome.DUPLICATE, DispatchOutcome.QUEUED)
+
+
+def active_jobs_of(jobs: Sequence[JSON]) -> list[ActiveJob]:
+    return [
+        ActiveJob(
+            name=j["metadata"]["name"],
+            event_id=(j["metadata"].get("annotations") or {}).get("jobwire.io/event-id"),
+            created=None,
+        )
+        for j in jobs
+        if job_result(j) is None
+    ]
+
+
+class Pipeline:
+    def __init__(
+        self, kube: Kube, status: StatusWriter, recorder: EventRecorder, metrics: Metrics, clock: Clock, bus: EventBus
+    ) -> None:
+        self._bus = bus
+        self._kube = kube
+        self._status = status
+        self._recorder = recorder
+        self._metrics = metrics
+        self._clock = clock
+
+    async def jobs_of(self, ref: ProducerRef) -> list[JSON]:
+        selector = f"jobwire.io/kind={ref.kind},jobwire.io/name={ref.name}"
+        listing = await self._kube.get(jobs_path(ref.namespace), {"labelSelector": selector})
+        return [j for j in listing.get("items", []) if _owned_by(j, ref)]
+
+    async def dispatch(self, target: Target, event: Event, *, scheduled_time: datetime | None = None) -> DispatchResult:
+        kind = target.ref.kind
+        self._metrics.events.labels(kind, event.type).inc()
+        await self._bus.publish(event, target.ref)
+        run = target.run
+        if run.suspended:
+            return await self._skip(target, event, "Suspended", f"{kind} is suspended")
+        name = job_name(target.ref, event.id)
+        needs_active = run.policy is not ConcurrencyPolicy.ALLOW or run.max_active is not None
+        active = active_jobs_of(await self.jobs_of(target.ref)) if needs_active else []
+        if any(job.name == name for job in active):
+            await self._record_started(target, event, name, None, scheduled_time, created=False)
+            return DispatchResult(DispatchOutcome.DUPLICATE, (name,))
+        queued = 0
+        if run.policy is ConcurrencyPolicy.QUEUE:
+            current = (await self._status.read(target.plural, target.ref.namespace, target.ref.name)).get("status")
+            queue = (current or {}).get("queue") or []
+            if any(item.get("id") == event.id for item in queue):
+                return DispatchResult(DispatchOutcome.QUEUED, reason="AlreadyQueued")
+            queued = len(queue)
+        decision = decide(run.policy, active, max_active=run.max_active, queued=queued, max_queued=run.max_queued)
+        outcome = decision.outcome
+        if outcome == "Skip":
+            return await self._skip(target, event, decision.reason, decision.message)
+        if outcome == "Refuse":
+            await self._set_condition(target, "QueueOverflow", "True", decision.reason, decision.message)
+            result = await self._skip(target, event, decision.reason, decision.message)
+            return DispatchResult(DispatchOutcome.REFUSED, reason=result.reason, message=result.message)
+        if outcome == "Enqueue":
+            return await self._enqueue(target, event, scheduled_time)
+        for victim in decision.replace:
+            await self._delete_job(target, victim, because=f"replaced by the Job for event {event.id}")
+        return await self.create(target, event, scheduled_time=scheduled_time)
+
+    async def create(self, target: Target, event: Event, *, scheduled_time: datetime | None = None) -> DispatchResult:
+        """Render and create the Job for `event`, bypassing the concurrency decision (already taken)."""
+        try:
+            rendered = render_run(
+                target.ref,
+                target.run.template,
+                event,
+                target.run.parameters,
+                scheduled_time=scheduled_time,
+                service_account=target.run.service_account,
+            )
+        except RenderError as exc:
+            if exc.reason == "InvalidJobTemplate":
+                await self._set_condition(target, "Ready", "False", exc.reason, str(exc.message))
+            return await self._skip(target, event, exc.reason, str(exc.message), warning=True)
+        name = rendered.job["metadata"]["name"]
+        try:
+            job = await self._kube.create(jobs_path(target.ref.namespace), rendered.job)
+            created = True
+        except AlreadyExists:
+            job = await self._kube.get(jobs_path(target.ref.namespace, name))
+            created = False
+        except Invalid as exc:
+            await self._set_condition(target, "Ready", "False", "InvalidJobTemplate", str(exc))
+            return await self._skip(target, event, "InvalidJobTemplate", str(exc), warning=True)
+        except Forbidden as exc:
+            await self._set_condition(target, "Ready", "False", "Forbidden", str(exc))
+            return await self._skip(target, event, "Forbidden", str(exc), warning=True)
+        if rendered.event_configmap is not None:
+            configmap = configmap_owned_by(rendered.event_configmap, name, job["metadata"]["uid"])
+            with contextlib.suppress(AlreadyExists):
+                await self._kube.create(core_path(target.ref.namespace, "configmaps"), configmap)
+        await self._record_started(target, event, name, job, scheduled_time, created=created)
+        if created:
+            self._metrics.jobs_created.labels(target.ref.kind).inc()
+            self._metrics.event_to_job.labels(target.ref.kind).observe(
+                max(0.0, (self._clock.now() - event.time).total_seconds())
+            )
+            await self._recorder.record(
+                target.about,
+                reason="JobCreated",
+                message=f"Created Job {name} for event {event.id}",
+                at=self._clock.now(),
+            )
+        return DispatchResult(DispatchOutcome.CREATED if created else DispatchOutcome.DUPLICATE, (name,))
+
+    async def drain_queue(self, target: Target) -> list[DispatchResult]:
+        """Start queued events while there are free slots, oldest first; each leaves the queue once its Job exists."""
+        results: list[DispatchResult] = []
+        body = await self._status.read(target.plural, target.ref.namespace, target.ref.name)
+        queue = [QueuedEvent.model_validate(q) for q in (body.get("status") or {}).get("queue") or []]
+        if not queue or target.run.suspended:
+            return results
+        active = active_jobs_of(await self.jobs_of(target.ref))
+        for item in next_from_queue(queue, len(active), target.run.max_active):
+            event = Event(
+                id=item.id,
+                source=item.source,
+                type=item.type,
+                time=item.time or self._clock.now(),
+                subject=item.subject,
+                data=item.data,
+            )
+            result = await self.create(target, event, scheduled_time=item.scheduled_time)
+            results.append(result)
+            await self._status.update(target.plural, target.ref.namespace, target.ref.name, _without(item.id))
+        if results:
+            await self._clear_overflow(target)
+        return results
+
+    async def _enqueue(self, target: Target, event: Event, scheduled_time: datetime | None) -> DispatchResult:
+        item = QueuedEvent(
+            scheduled_time=scheduled_time,
+            id=event.id,
+            type=event.type,
+            source=event.source,
+            subject=event.subject,
+            time=event.time,
+            data=event.data,
+        ).wire()
+
+        def change(status: JSON) -> JSON:
+            queue = list(status.get("queue") or [])
+            if not any(q.get("id") == event.id for q in queue):
+                queue.append(item)
+            return {**status, "queue": queue}
+
+        await self._status.update(target.plural, target.ref.namespace, target.ref.name, change)
+        self._metrics.queue_depth.inc()
+        return DispatchResult(DispatchOutcome.QUEUED, reason="Queued", message="waiting for a free slot")
+
+    async def _skip(
+        self, target: Target, event: Event, reason: str, message: str, *, warning: bool = False
+    ) -> DispatchResult:
+        now = self._clock.now()
+        self._metrics.runs_skipped.labels(target.ref.kind, reason).inc()
+        await self._status.update(
+            target.plural,
+            target.ref.namespace,
+            target.ref.name,
+            lambda status: record_skipped(status, event_id=event.id, reason=reason, message=message, time=now),
+        )
+        await self._recorder.record(
+            target.about,
+            reason="RunSkipped",
+            message=f"No Job for event {event.id}: {reason}: {message}",
+            warning=warning,
+            at=now,
+        )
+        return DispatchResult(DispatchOutcome.SKIPPED, reason=reason, message=message)
+
+    async def _record_started(
+        self,
+        target: Target,
+        event: Event,
+        name: str,
+        job: JSON | None,
+        scheduled_time: datetime | None,
+        *,
+        created: bool,
+    ) -> None:
+        uid = (job or {}).get("metadata", {}).get("uid")
+        start = self._clock.now() if created else None
+        await self._status.update(
+            target.plural,
+            target.ref.namespace,
+            target.ref.name,
+            lambda status: record_started(
+                status, job_name=name, job_uid=uid, event_id=event.id, scheduled_time=scheduled_time, start_time=start
+            ),
+        )
+
+    async def _delete_job(self, target: Target, name: str, *, because: str) -> None:
+        try:
+            await self._kube.delete(jobs_path(target.ref.namespace, name), propagation="Background")
+        except NotFound:
+            return
+        await self._recorder.record(
+            target.about, reason="JobReplaced", message=f"Deleted Job {name}: {because}", at=self._clock.now()
+        )
+
+    async def _set_condition(self, target: Target, kind: str, status: str, reason: str, message: str) -> None:
+        now = self._clock.now()
+        await self._status.update(
+            target.plural,
+            target.ref.namespace,
+            target.ref.name,
+            lambda s: {
+                **s,
+                "conditions": set_condition(
+                    s.get("conditions"),
+                    kind=kind,
+                    status=status,  # type: ignore[arg-type]
+                    reason=reason,
+                    message=message,
+                    generation=None,
+                    now=now,
+                ),
+            },
+        )
+
+    async def _clear_overflow(self, target: Target) -> None:
+        await self._set_condition(target, "QueueOverflow", "False", "QueueDraining", "the queue has room again")
+
+
+def _owned_by(job: JSON, ref: ProducerRef) -> bool:
+    """A Job with our labels belongs to this incarnation of the producer (not a deleted namesake's)."""
+    owners = job.get("metadata", {}).get("ownerReferences") or []
+    return not owners or any(o.get("uid") == ref.uid for o in owners)
+
+
+def _without(event_id: str) -> Callable[[JSON], JSON]:
+    """A status change that takes `event_id` out of the queue."""
+
+    def change(status: JSON) -> JSON:
+        return {**status, "queue": [q for q in status.get("queue") or [] if q.get("id") != event_id]}
+
+    return change

@@ -1,0 +1,181 @@
+"""Follow the Jobs Jobwire created (watched by label) and write what happened into their producer's status.
+
+A Job that starts or finishes updates `active`, `lastRun`, `recentRuns` and `totals`, posts a Kubernetes Event,
+publishes `jobwire.job.started|succeeded|failed` for Automations, applies the history limits (when a Job
+finishes, not on a timer) and starts queued events. Every step is idempotent: the watch may replay a Job after a
+restart, and replaying it changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from jobwire.api.common import RunResult
+from jobwire.events.bus import EventBus
+from jobwire.events.model import JOB_FAILED, JOB_STARTED, JOB_SUCCEEDED, Event, ProducerRef
+from jobwire.jobs.history import job_result, job_times, jobs_to_delete, record_finished, record_started
+from jobwire.jobs.pipeline import Pipeline, Target
+from jobwire.kube.api import JSON, Kube, jobs_path
+from jobwire.kube.errors import NotFound
+from jobwire.kube.events import EventRecorder, ObjectRef
+from jobwire.kube.status import StatusWriter
+from jobwire.metrics import Metrics
+from jobwire.status.conditions import format_time
+from jobwire.timing.clock import Clock
+
+__all__ = ["TargetResolver", "Tracker", "forget_active"]
+
+log = logging.getLogger(__name__)
+
+KIND_LABEL = "jobwire.io/kind"
+NAME_LABEL = "jobwire.io/name"
+SEEN_LIMIT = 50_000
+
+TargetResolver = Callable[[str, str, str], Awaitable[Target | None]]
+"""(kind, namespace, name) -> the producer's current Target, or None if it is gone or runs no Jobs."""
+
+
+def forget_active(status: JSON, job_name: str) -> JSON:
+    """A Job deleted while it ran (Replace, or by hand) leaves `active` without counting as a result."""
+    active = [a for a in status.get("active") or [] if a.get("name") != job_name]
+    return {**status, "active": active, "activeCount": len(active)}
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        pipeline: Pipeline,
+        status: StatusWriter,
+        recorder: EventRecorder,
+        metrics: Metrics,
+        clock: Clock,
+        bus: EventBus,
+        resolve: TargetResolver,
+        plurals: dict[str, str],
+    ):
+        self._kube = kube
+        self._pipeline = pipeline
+        self._status = status
+        self._recorder = recorder
+        self._metrics = metrics
+        self._clock = clock
+        self._bus = bus
+        self._resolve = resolve
+        self._plurals = plurals
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def _first_time(self, uid: str, phase: str) -> bool:
+        key = (uid, phase)
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return True
+
+    async def observe(self, job: JSON, *, deleted: bool = False) -> None:
+        meta = job.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        kind, producer = labels.get(KIND_LABEL), labels.get(NAME_LABEL)
+        plural = self._plurals.get(kind or "")
+        if not producer or plural is None:
+            return
+        namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
+        annotations = meta.get("annotations") or {}
+        event_id = annotations.get("jobwire.io/event-id", "")
+        owner_uid = next((o.get("uid", "") for o in meta.get("ownerReferences") or [] if o.get("kind") == kind), "")
+        ref = ProducerRef(kind=kind or "", namespace=namespace, name=producer, uid=owner_uid)
+        result = job_result(job)
+        if deleted:
+            if result is None:
+                await self._status.update(plural, namespace, producer, lambda s: forget_active(s, name))
+                await self._after_finish(ref, plural)
+            return
+        phase = "running" if result is None else str(result)
+        if not self._first_time(uid, phase):
+            return
+        start, completion = job_times(job)
+        if result is None:
+            scheduled = _parse_time(annotations.get("jobwire.io/scheduled-time"))
+            await self._status.update(
+                plural,
+                namespace,
+                producer,
+                lambda s: record_started(
+                    s, job_name=name, job_uid=uid, event_id=event_id, scheduled_time=scheduled, start_time=start
+                ),
+            )
+            if start is not None:
+                await self._publish(JOB_STARTED, job, ref, start)
+            return
+        changed = False
+
+        def finish(status: JSON) -> JSON:
+            nonlocal changed
+            updated = record_finished(
+                status, job_name=name, event_id=event_id, result=result, start_time=start, completion_time=completion
+            )
+            if result is RunResult.SUCCEEDED and kind == "Schedule" and completion is not None:
+                updated = {**updated, "lastSuccessfulTime": format_time(completion)}
+            changed = updated != status
+            return updated
+
+        await self._status.update(plural, namespace, producer, finish)
+        if changed:
+            succeeded = result is RunResult.SUCCEEDED
+            await self._recorder.record(
+                ref_about(ref),
+                reason="JobSucceeded" if succeeded else "JobFailed",
+                message=f"Job {name} {'succeeded' if succeeded else 'failed'} (event {event_id})",
+                warning=not succeeded,
+                at=self._clock.now(),
+            )
+            await self._publish(JOB_SUCCEEDED if succeeded else JOB_FAILED, job, ref, completion or self._clock.now())
+        await self._after_finish(ref, plural)
+
+    async def _after_finish(self, ref: ProducerRef, plural: str) -> None:
+        target = await self._resolve(ref.kind, ref.namespace, ref.name)
+        if target is None:
+            return
+        if not target.ref.uid:
+            return
+        finished = [j for j in await self._pipeline.jobs_of(target.ref) if job_result(j) is not None]
+        for victim in jobs_to_delete(finished, target.run.successful_limit, target.run.failed_limit):
+            with contextlib.suppress(NotFound):
+                await self._kube.delete(jobs_path(ref.namespace, victim), propagation="Background")
+        if target.run.policy == "Queue":
+            await self._pipeline.drain_queue(target)
+
+    async def _publish(self, kind: str, job: JSON, ref: ProducerRef, at: datetime) -> None:
+        meta = job["metadata"]
+        event = Event(
+            id=f"{meta.get('uid', meta['name'])}-{kind.rsplit('.', 1)[-1]}",
+            source=ref.source,
+            type=kind,
+            subject=meta["name"],
+            time=at,
+            data={
+                "job": meta["name"],
+                "namespace": meta["namespace"],
+                "eventId": (meta.get("annotations") or {}).get("jobwire.io/event-id"),
+                "labels": meta.get("labels") or {},
+            },
+        )
+        await self._bus.publish(event, ref)
+
+
+def ref_about(ref: ProducerRef) -> ObjectRef:
+    return ObjectRef(ref.api_version, ref.kind, ref.namespace, ref.name, ref.uid or None)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

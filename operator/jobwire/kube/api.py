@@ -1,0 +1,80 @@
+"""Plain JSON calls to the API server through kubernetes_asyncio's ApiClient (auth, TLS, pooling),
+without its model classes: the operator works on the same dicts the API server stores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from jobwire.kube.errors import translate
+
+__all__ = ["JSON", "Kube", "core_path", "jobs_path", "jobwire_path"]
+
+JSON = dict[str, Any]
+_AS_JSON = {200: "object", 201: "object", 202: "object"}
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient, *, request_timeout: float = 30.0) -> None:
+        self.api = api
+        self._timeout = request_timeout
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> JSON:
+        try:
+            result = await self.api.call_api(
+                path,
+                method,
+                query_params=list((query or {}).items()),
+                header_params={"Accept": "application/json", "Content-Type": content_type, **(headers or {})},
+                body=body,
+                response_types_map=_AS_JSON,
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _preload_content=True,
+                _request_timeout=self._timeout,
+            )
+        except Exception as exc:
+            raise translate(exc) from exc
+        return result if isinstance(result, dict) else {}
+
+    async def get(self, path: str, query: dict[str, str] | None = None) -> JSON:
+        return await self.request("GET", path, query=query)
+
+    async def create(self, path: str, body: JSON, *, dry_run: bool = False) -> JSON:
+        return await self.request("POST", path, body=body, query={"dryRun": "All"} if dry_run else None)
+
+    async def replace(self, path: str, body: JSON) -> JSON:
+        return await self.request("PUT", path, body=body)
+
+    async def merge_patch(self, path: str, body: JSON) -> JSON:
+        return await self.request("PATCH", path, body=body, content_type="application/merge-patch+json")
+
+    async def delete(self, path: str, *, propagation: str = "Background") -> JSON:
+        return await self.request("DELETE", path, body={"propagationPolicy": propagation})
+
+
+def jobwire_path(plural: str, namespace: str, name: str | None = None, *, subresource: str | None = None) -> str:
+    path = f"/apis/jobwire.io/v1alpha1/namespaces/{namespace}/{plural}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+def jobs_path(namespace: str, name: str | None = None) -> str:
+    return f"/apis/batch/v1/namespaces/{namespace}/jobs" + (f"/{name}" if name else "")
+
+
+def core_path(namespace: str, plural: str, name: str | None = None) -> str:
+    return f"/api/v1/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
