@@ -9,9 +9,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kube_version=v1.35.4
+recipe=1  # bump when the way the binaries are built changes (flags, ldflags), so caches are rebuilt
 cache_root=${JOBWIRE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/jobwire}
-key=$(cat "$here"/controlplane/go.mod "$here"/controlplane/go.sum "$here"/kwok/go.mod "$here"/kwok/go.sum \
-  "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)
+key=$( (cat "$here"/controlplane/go.mod "$here"/controlplane/go.sum "$here"/kwok/go.mod "$here"/kwok/go.sum;
+  echo "$kube_version $recipe") | sha256sum | cut -c1-12)
 out=$cache_root/controlplane/$kube_version-$key/bin
 
 log() { printf 'controlplane: %s\n' "$*" >&2; }
@@ -19,7 +20,7 @@ log() { printf 'controlplane: %s\n' "$*" >&2; }
 want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm kwok kwokctl)
 have_all() { local d=$1 b; for b in "${want[@]}"; do [ -x "$d/$b" ] || return 1; done; }
 
-if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ]; then
+if [ -z "${JOBWIRE_SKIP_ENVTEST:-}" ] && [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ]; then
   # envtest ships kube-apiserver, etcd and kubectl; build only what it lacks, next to a link farm.
   farm=$cache_root/controlplane/envtest-$key/bin
   mkdir -p "$farm"
@@ -27,7 +28,7 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver"
     [ -x "$KUBEBUILDER_ASSETS/$b" ] && ln -sf "$KUBEBUILDER_ASSETS/$b" "$farm/$b"
   done
   if have_all "$farm"; then echo "$farm"; exit 0; fi
-  have_all "$out" || JOBWIRE_ONLY_MISSING=1 "${BASH_SOURCE[0]}" >/dev/null
+  have_all "$out" || JOBWIRE_SKIP_ENVTEST=1 "${BASH_SOURCE[0]}" >/dev/null
   for b in "${want[@]}"; do [ -e "$farm/$b" ] || ln -sf "$out/$b" "$farm/$b"; done
   echo "$farm"; exit 0
 fi

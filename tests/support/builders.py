@@ -6,7 +6,7 @@ from typing import Any
 
 from jobwire.dev.cluster import FAKE_OUTCOME_ANNOTATION
 
-__all__ = ["job_template", "schedule"]
+__all__ = ["job_template", "schedule", "secret", "webhook"]
 
 
 def job_template(outcome: str | None = None, *, containers: int = 1) -> dict[str, Any]:
@@ -47,4 +47,23 @@ def schedule(
         "kind": "Schedule",
         "metadata": {"name": name, "namespace": namespace},
         "spec": body,
+    }
+
+
+def webhook(name: str, namespace: str, auth: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"auth": auth, "jobTemplate": job_template(), **spec}
+    return {
+        "apiVersion": "jobwire.io/v1alpha1",
+        "kind": "Webhook",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body,
+    }
+
+
+def secret(name: str, namespace: str, **values: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": values,
     }

@@ -40,6 +40,18 @@ class HmacPreset(StrEnum):
 
 
 class HmacAuth(ApiModel):
+    """An HMAC signature over the body. Presets fix their own scheme; `generic` takes header, algorithm, encoding
+    and prefix from here."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            rule(
+                "self.preset == 'generic' || (!has(self.header) && !has(self.prefix))",
+                "header and prefix apply only to preset generic: the other presets fix their own scheme",
+            )
+        )
+    )
+
     preset: HmacPreset = HmacPreset.GENERIC
     secret_ref: SecretKeyRef
     previous_secret_ref: SecretKeyRef | None = Field(
@@ -121,7 +133,7 @@ class WebhookSpec(ProducerSpec):
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
     rate_limit: RateLimit | None = None
-    event_type: str = Field(default="jobwire.webhook.received", max_length=256)
+    event_type: str = Field(default="jobwire.webhook.received", min_length=1, max_length=256)
     id_headers: list[str] = Field(
         default_factory=lambda: ["X-GitHub-Delivery", "Idempotency-Key", "X-Request-Id", "ce-id"],
         max_length=16,

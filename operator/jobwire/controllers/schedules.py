@@ -8,7 +8,9 @@ outages, and the idempotent Job name makes a tick that is tried twice create one
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,9 +20,8 @@ from pydantic import ValidationError
 from jobwire.api.schedule import ScheduleSpec
 from jobwire.events.model import TICK, Event, ProducerRef, manual_run_id, schedule_tick_id
 from jobwire.jobs.pipeline import DispatchResult, Pipeline, RunSpec, Target
-from jobwire.jobs.render import RenderError, render_run
-from jobwire.kube.api import JSON, Kube, jobs_path
-from jobwire.kube.errors import Forbidden, Invalid, KubeError, Unavailable
+from jobwire.kube.api import JSON, Kube
+from jobwire.kube.errors import Unavailable
 from jobwire.kube.events import EventRecorder
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
@@ -80,7 +81,8 @@ class ScheduleController:
         self._metrics = metrics
         self._clock = clock
         self._states: dict[Key, ScheduleState] = {}
-        self.ticker: Ticker[Key] = Ticker(clock, self._wake)
+        self._tasks: set[asyncio.Task[object]] = set()
+        self.ticker: Ticker[Key] = Ticker(clock, self._wake, max_in_flight=256)
 
     # -- from the handlers ---------------------------------------------------------------------------------------
 
@@ -244,7 +246,18 @@ class ScheduleController:
                 "nextScheduleTimes": [format_time(t) for t in following],
             }
 
-        await self._status.update(PLURAL, ref.namespace, ref.name, change)
+        # The Job exists; the status write need not hold the ticker's slot (other Schedules' Jobs wait on it).
+        self._background(self._status.update(PLURAL, ref.namespace, ref.name, change))
+
+    def _background(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("schedule status write failed: %s", task.exception())
 
     async def _record_skipped(self, state: ScheduleState, plan: TickPlan, now: datetime, planned: datetime) -> None:
         """Skipped ticks are handled ticks: counted, told in an Event, and never planned again (`plannedThrough`)."""
@@ -279,22 +292,8 @@ class ScheduleController:
     # -- status ---------------------------------------------------------------------------------------------------
 
     async def _check_template(self, state: ScheduleState) -> Verdict:
-        """A server-side dry run of the Job a tick would create: the API server's own verdict, before any tick."""
-        probe = Event(id="dry-run", source=state.target.ref.source, type=TICK, time=self._clock.now(), data={})
-        try:
-            rendered = render_run(state.target.ref, state.spec.job_template, probe, state.target.run.parameters)
-            await self._kube.create(jobs_path(state.target.ref.namespace), rendered.job, dry_run=True)
-        except RenderError as exc:
-            if exc.reason == "ParameterFailed":
-                return Verdict(True, "Scheduled", "")  # depends on the event; judged per run
-            return Verdict(False, exc.reason, str(exc.message))
-        except Invalid as exc:
-            return Verdict(False, "InvalidJobTemplate", str(exc))
-        except Forbidden as exc:
-            return Verdict(False, "Forbidden", str(exc))
-        except KubeError as exc:
-            log.warning("dry run of %s failed: %s", state.target.ref.name, exc)
-        return Verdict(True, "Scheduled", "")
+        verdict = await self._pipeline.check_template(state.target)
+        return verdict if not verdict.ok else Verdict(True, "Scheduled", "")
 
     async def _ready(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobwire.controllers.schedules import ScheduleController
+from jobwire.controllers.webhooks import WebhookController
 from jobwire.events.bus import EventBus
 from jobwire.jobs.pipeline import Pipeline
 from jobwire.jobs.tracker import Tracker
@@ -31,3 +32,4 @@ class Context:
     pipeline: Pipeline
     tracker: Tracker
     schedules: ScheduleController
+    webhooks: WebhookController

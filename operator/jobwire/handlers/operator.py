@@ -9,10 +9,11 @@ from typing import Any
 
 import kopf
 
-from jobwire.api.kinds import AUTOMATION, KINDS, SENSOR, WEBHOOK
+from jobwire.api.kinds import AUTOMATION, KINDS, SENSOR
 from jobwire.controllers.schedules import ScheduleController
+from jobwire.controllers.webhooks import WebhookController
 from jobwire.events.bus import EventBus
-from jobwire.handlers import acceptance, jobs, schedules
+from jobwire.handlers import acceptance, jobs, schedules, webhooks
 from jobwire.handlers.context import Context
 from jobwire.handlers.targets import resolver
 from jobwire.jobs.pipeline import Pipeline
@@ -20,9 +21,11 @@ from jobwire.jobs.tracker import Tracker
 from jobwire.kube.api import Kube
 from jobwire.kube.client import make_api_client
 from jobwire.kube.events import EventRecorder
+from jobwire.kube.secrets import SecretReader
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
 from jobwire.probes.server import ProbeServer
+from jobwire.receiver.server import WebhookReceiver
 from jobwire.settings import Settings
 from jobwire.timing.clock import Clock, SystemClock
 
@@ -63,8 +66,9 @@ def build_registry() -> kopf.OperatorRegistry:
         return info
 
     schedules.register(registry)
+    webhooks.register(registry)
     jobs.register(registry)
-    for kind in (SENSOR, WEBHOOK, AUTOMATION):
+    for kind in (SENSOR, AUTOMATION):
         acceptance.register(registry, kind)
     return registry
 
@@ -90,7 +94,9 @@ def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
     controller = ScheduleController(
         kube=kube, pipeline=pipeline, status=status, recorder=recorder, metrics=metrics, clock=clock
     )
+    hooks = WebhookController(pipeline=pipeline, status=status, secrets=SecretReader(kube), clock=clock)
     return Context(
+        webhooks=hooks,
         settings=settings,
         kube=kube,
         metrics=metrics,
@@ -117,9 +123,25 @@ async def run_operator(
     ready = ready or asyncio.Event()
     probes = ProbeServer(context.metrics, ready.is_set)
     await probes.start(settings.http.host, settings.http.probe_port)
-    ticker = asyncio.create_task(context.schedules.ticker.run(), name="jobwire-ticker")
+    receiver = WebhookReceiver(
+        controller=context.webhooks,
+        pipeline=context.pipeline,
+        metrics=context.metrics,
+        clock=context.clock,
+        is_ready=ready.is_set,
+    )
+    await receiver.start(settings.http.host, settings.http.webhook_port)
+    background = [
+        asyncio.create_task(context.schedules.ticker.run(), name="jobwire-ticker"),
+        asyncio.create_task(context.webhooks.run_flusher(), name="jobwire-webhook-counters"),
+    ]
     scope = "cluster-wide" if settings.watch.clusterwide else f"namespaces {', '.join(settings.watch.namespaces)}"
-    log.info("jobwire operator starting (%s); probes and metrics on :%d", scope, settings.http.probe_port)
+    log.info(
+        "jobwire operator starting (%s); probes and metrics on :%d, webhooks on :%d",
+        scope,
+        settings.http.probe_port,
+        settings.http.webhook_port,
+    )
     try:
         await kopf.operator(
             registry=build_registry(),
@@ -131,9 +153,13 @@ async def run_operator(
             stop_flag=stop,
         )
     finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+        await receiver.stop()
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await context.webhooks.flush_counters()
         await probes.stop()
         await api.close()
         log.info("jobwire operator stopped")

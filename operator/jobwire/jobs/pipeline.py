@@ -25,16 +25,16 @@ from typing import Any
 from jobwire.api.common import ConcurrencyPolicy, JobTemplate, Parameter, ProducerSpec, QueuedEvent
 from jobwire.events.bus import EventBus
 from jobwire.events.model import Event, ProducerRef
-from jobwire.jobs.history import job_result, record_skipped, record_started
+from jobwire.jobs.history import job_result, record_skipped
 from jobwire.jobs.naming import job_name
 from jobwire.jobs.policy import DEFAULT_MAX_QUEUED, ActiveJob, decide, next_from_queue
 from jobwire.jobs.render import RenderError, configmap_owned_by, render_run
 from jobwire.kube.api import JSON, Kube, core_path, jobs_path
-from jobwire.kube.errors import AlreadyExists, Forbidden, Invalid, NotFound
+from jobwire.kube.errors import AlreadyExists, Forbidden, Invalid, KubeError, NotFound
 from jobwire.kube.events import EventRecorder, ObjectRef
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
-from jobwire.status.conditions import set_condition
+from jobwire.status.conditions import Verdict, set_condition
 from jobwire.timing.clock import Clock
 
 __all__ = ["DispatchOutcome", "DispatchResult", "Pipeline", "RunSpec", "Target"]
@@ -147,7 +147,6 @@ class Pipeline:
         needs_active = run.policy is not ConcurrencyPolicy.ALLOW or run.max_active is not None
         active = active_jobs_of(await self.jobs_of(target.ref)) if needs_active else []
         if any(job.name == name for job in active):
-            await self._record_started(target, event, name, None, scheduled_time, created=False)
             return DispatchResult(DispatchOutcome.DUPLICATE, (name,))
         queued = 0
         if run.policy is ConcurrencyPolicy.QUEUE:
@@ -202,7 +201,8 @@ class Pipeline:
             configmap = configmap_owned_by(rendered.event_configmap, name, job["metadata"]["uid"])
             with contextlib.suppress(AlreadyExists):
                 await self._kube.create(core_path(target.ref.namespace, "configmaps"), configmap)
-        await self._record_started(target, event, name, job, scheduled_time, created=created)
+        # The run itself (active, lastRun, totals) is recorded by the tracker, which sees every Job it watches:
+        # one writer of run records, and no status write on the path from event to Job.
         if created:
             self._metrics.jobs_created.labels(target.ref.kind).inc()
             self._metrics.event_to_job.labels(target.ref.kind).observe(
@@ -215,6 +215,25 @@ class Pipeline:
                 at=self._clock.now(),
             )
         return DispatchResult(DispatchOutcome.CREATED if created else DispatchOutcome.DUPLICATE, (name,))
+
+    async def check_template(self, target: Target) -> Verdict:
+        """A server-side dry run of the Job an event would create: the API server's verdict, before any event.
+
+        Problems that depend on the event (a parameter that fails) are judged per run, not here."""
+        probe = Event(id="dry-run", source=target.ref.source, type="jobwire.dry-run", time=self._clock.now(), data={})
+        try:
+            rendered = render_run(target.ref, target.run.template, probe, target.run.parameters)
+            await self._kube.create(jobs_path(target.ref.namespace), rendered.job, dry_run=True)
+        except RenderError as exc:
+            if exc.reason != "ParameterFailed":
+                return Verdict(False, exc.reason, str(exc.message))
+        except Invalid as exc:
+            return Verdict(False, "InvalidJobTemplate", str(exc))
+        except Forbidden as exc:
+            return Verdict(False, "Forbidden", str(exc))
+        except KubeError as exc:
+            log.warning("dry run of %s/%s failed: %s", target.ref.namespace, target.ref.name, exc)
+        return Verdict(True, "Accepted", "")
 
     async def drain_queue(self, target: Target) -> list[DispatchResult]:
         """Start queued events while there are free slots, oldest first; each leaves the queue once its Job exists."""
@@ -280,27 +299,6 @@ class Pipeline:
             at=now,
         )
         return DispatchResult(DispatchOutcome.SKIPPED, reason=reason, message=message)
-
-    async def _record_started(
-        self,
-        target: Target,
-        event: Event,
-        name: str,
-        job: JSON | None,
-        scheduled_time: datetime | None,
-        *,
-        created: bool,
-    ) -> None:
-        uid = (job or {}).get("metadata", {}).get("uid")
-        start = self._clock.now() if created else None
-        await self._status.update(
-            target.plural,
-            target.ref.namespace,
-            target.ref.name,
-            lambda status: record_started(
-                status, job_name=name, job_uid=uid, event_id=event.id, scheduled_time=scheduled_time, start_time=start
-            ),
-        )
 
     async def _delete_job(self, target: Target, name: str, *, because: str) -> None:
         try:

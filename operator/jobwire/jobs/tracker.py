@@ -98,22 +98,27 @@ class Tracker:
                 await self._status.update(plural, namespace, producer, lambda s: forget_active(s, name))
                 await self._after_finish(ref, plural)
             return
-        phase = "running" if result is None else str(result)
-        if not self._first_time(uid, phase):
-            return
         start, completion = job_times(job)
         if result is None:
-            scheduled = _parse_time(annotations.get("jobwire.io/scheduled-time"))
-            await self._status.update(
-                plural,
-                namespace,
-                producer,
-                lambda s: record_started(
-                    s, job_name=name, job_uid=uid, event_id=event_id, scheduled_time=scheduled, start_time=start
-                ),
-            )
-            if start is not None:
+            if self._first_time(uid, "created"):
+                scheduled = _parse_time(annotations.get("jobwire.io/scheduled-time"))
+                await self._status.update(
+                    plural,
+                    namespace,
+                    producer,
+                    lambda s: record_started(
+                        s,
+                        job_name=name,
+                        job_uid=uid,
+                        event_id=event_id,
+                        scheduled_time=scheduled,
+                        start_time=start,
+                    ),
+                )
+            if start is not None and self._first_time(uid, "started"):
                 await self._publish(JOB_STARTED, job, ref, start)
+            return
+        if not self._first_time(uid, str(result)):
             return
         changed = False
 

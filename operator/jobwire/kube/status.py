@@ -1,15 +1,17 @@
-"""Status writes: read, change, write back — one writer per resource at a time, optimistic concurrency.
+"""Status writes: read, change, write back, with optimistic concurrency — and coalesced under load.
 
 Every status change in Jobwire goes through `StatusWriter.update` with a pure function `status -> status`, so
 writers never overwrite each other's fields (the scheduler's lastScheduleTime, the tracker's active Jobs).
+Changes to one resource that arrive while a write for it is under way are applied together in the next
+read-modify-write: a busy producer costs one GET and one PUT per batch, not per change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobwire.kube.api import JSON, Kube, jobwire_path
@@ -18,20 +20,20 @@ from jobwire.kube.errors import Conflict, NotFound
 __all__ = ["StatusChange", "StatusWriter"]
 
 StatusChange = Callable[[JSON], JSON]
+Key = tuple[str, str, str]
+
+
+@dataclass
+class _Pending:
+    changes: list[tuple[StatusChange, asyncio.Future[JSON | None]]] = field(default_factory=list)
+    flushing: bool = False
 
 
 class StatusWriter:
     def __init__(self, kube: Kube, *, attempts: int = 8) -> None:
         self._kube = kube
         self._attempts = attempts
-        self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def _lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
+        self._pending: dict[Key, _Pending] = {}
 
     async def read(self, plural: str, namespace: str, name: str) -> JSON:
         return await self._kube.get(jobwire_path(plural, namespace, name))
@@ -39,24 +41,56 @@ class StatusWriter:
     async def update(self, plural: str, namespace: str, name: str, change: StatusChange) -> JSON | None:
         """Apply `change` to the current status; returns the new status, or None if the resource is gone."""
         key = (plural, namespace, name)
-        async with self._lock(key):
-            for attempt in range(self._attempts):
-                try:
-                    body = await self.read(plural, namespace, name)
-                except NotFound:
-                    return None
-                current: dict[str, Any] = body.get("status") or {}
-                updated = change(copy.deepcopy(current))
-                if updated == current:
-                    return current
-                body["status"] = updated
-                try:
-                    stored = await self._kube.replace(jobwire_path(plural, namespace, name, subresource="status"), body)
-                except NotFound:
-                    return None
-                except Conflict:
-                    await asyncio.sleep(0.01 * (attempt + 1))
-                    continue
-                result: JSON = stored.get("status") or {}
-                return result
-            raise Conflict(f"status of {plural}/{namespace}/{name} kept changing; gave up after {self._attempts} tries")
+        pending = self._pending.setdefault(key, _Pending())
+        done: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
+        pending.changes.append((change, done))
+        if not pending.flushing:
+            pending.flushing = True
+            try:
+                while pending.changes:
+                    batch, pending.changes = pending.changes, []
+                    await self._write(key, batch)
+            finally:
+                pending.flushing = False
+                if not pending.changes:
+                    self._pending.pop(key, None)
+        return await done
+
+    async def _write(self, key: Key, batch: list[tuple[StatusChange, asyncio.Future[JSON | None]]]) -> None:
+        plural, namespace, name = key
+        try:
+            result = await self._apply(plural, namespace, name, [change for change, _ in batch])
+        except BaseException as exc:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for _, done in batch:
+            if not done.done():
+                done.set_result(result)
+
+    async def _apply(self, plural: str, namespace: str, name: str, changes: list[StatusChange]) -> JSON | None:
+        for attempt in range(self._attempts):
+            try:
+                body = await self.read(plural, namespace, name)
+            except NotFound:
+                return None
+            current: dict[str, Any] = body.get("status") or {}
+            updated = copy.deepcopy(current)
+            for change in changes:
+                updated = change(updated)
+            if updated == current:
+                return current
+            body["status"] = updated
+            try:
+                stored = await self._kube.replace(jobwire_path(plural, namespace, name, subresource="status"), body)
+            except NotFound:
+                return None
+            except Conflict:
+                await asyncio.sleep(0.01 * (attempt + 1))
+                continue
+            result: JSON = stored.get("status") or {}
+            return result
+        raise Conflict(f"status of {plural}/{namespace}/{name} kept changing; gave up after {self._attempts} tries")

@@ -1,0 +1,78 @@
+"""Shared pieces of the benchmarks: a control plane, the operator as a process, percentiles, /proc readings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobwire.dev.cluster import LocalCluster
+
+__all__ = ["Process", "cluster_kubeconfig", "percentile", "summary"]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values: Sequence[float]) -> str:
+    return (
+        f"n={len(values)} p50={percentile(values, 50):.3f}s p99={percentile(values, 99):.3f}s "
+        f"max={max(values, default=float('nan')):.3f}s"
+    )
+
+
+@contextmanager
+def cluster_kubeconfig() -> Iterator[Path]:
+    """$KUBECONFIG if given, else a fresh local control plane for this run (deleted afterwards)."""
+    given = os.environ.get("BENCH_KUBECONFIG")
+    if given:
+        yield Path(given)
+        return
+    local = LocalCluster(workdir=Path(tempfile.mkdtemp(prefix="jobwire-bench-")), name="bench")
+    kubeconfig = local.up()
+    local.install_crds()
+    try:
+        yield kubeconfig
+    finally:
+        local.delete()
+
+
+@dataclass
+class Process:
+    """The operator (`jobwire run`) as a child process, with its CPU time and peak RSS from /proc."""
+
+    popen: subprocess.Popen[bytes]
+
+    @classmethod
+    def operator(cls, kubeconfig: Path, namespace: str, log: Path, *extra: str) -> Process:
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "JOBWIRE_HTTP_HOST": "127.0.0.1"}
+        args = [sys.executable, "-m", "jobwire.cli.main", "run", "-n", namespace, "--probe-port", "0", *extra]
+        return cls(subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT))
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(30)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()

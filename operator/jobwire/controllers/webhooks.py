@@ -1,0 +1,214 @@
+"""The Webhook controller: which path belongs to which Webhook, its secrets, its counters and its status.
+
+The receiver asks it for a Webhook by path token; it is filled from the watch (every replica has every
+Webhook), so the receiver is stateless and any replica answers any request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from jobwire.api.webhook import AuthType, WebhookSpec
+from jobwire.events.model import ProducerRef
+from jobwire.jobs.pipeline import Pipeline, RunSpec, Target
+from jobwire.kube.api import JSON
+from jobwire.kube.secrets import MissingSecret, SecretReader
+from jobwire.kube.status import StatusWriter
+from jobwire.status.conditions import Verdict, format_time, set_condition
+from jobwire.timing.clock import Clock
+from jobwire.webhooks.auth import Secrets
+from jobwire.webhooks.paths import webhook_path, webhook_token
+from jobwire.webhooks.ratelimit import TokenBucket
+from jobwire.webhooks.replay import ReplayGuard
+
+__all__ = ["WebhookController", "WebhookEntry"]
+
+log = logging.getLogger(__name__)
+
+PLURAL = "webhooks"
+FLUSH_SECONDS = 2.0
+Key = tuple[str, str]
+
+
+@dataclass
+class WebhookEntry:
+    ref: ProducerRef
+    spec: WebhookSpec
+    target: Target | None
+    token: str
+    bucket: TokenBucket | None
+
+
+@dataclass
+class _Tally:
+    counts: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    last_event_id: str | None = None
+    last_event_time: datetime | None = None
+
+
+class WebhookController:
+    def __init__(self, *, pipeline: Pipeline, status: StatusWriter, secrets: SecretReader, clock: Clock) -> None:
+        self._pipeline = pipeline
+        self._status = status
+        self._secrets = secrets
+        self._clock = clock
+        self._by_token: dict[str, WebhookEntry] = {}
+        self._token_of: dict[Key, str] = {}
+        self._tallies: dict[Key, _Tally] = {}
+        self.replay = ReplayGuard()
+
+    # -- from the handlers ---------------------------------------------------------------------------------------
+
+    async def sync(self, body: JSON) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        generation = int(meta.get("generation") or 0)
+        uid = meta.get("uid", "")
+        try:
+            spec = WebhookSpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            self.forget(*key)
+            first = exc.errors()[0]
+            message = f"spec.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+            await self._ready(key, generation, Verdict(False, "InvalidSpec", message), url=None)
+            return
+        ref = ProducerRef(kind="Webhook", namespace=key[0], name=key[1], uid=uid)
+        run = RunSpec.of(spec)
+        target = Target(ref=ref, plural=PLURAL, run=run) if run is not None else None
+        verdict = await self._check(spec, key[0], target)
+        token = webhook_token(uid)
+        bucket = TokenBucket(spec.rate_limit.requests_per_second, spec.rate_limit.burst) if spec.rate_limit else None
+        old = self._by_token.get(token)
+        if old is not None and old.bucket is not None and bucket is not None and old.spec.rate_limit == spec.rate_limit:
+            bucket = old.bucket  # keep the bucket's state across unrelated spec changes
+        self.forget(*key)
+        # A Webhook that is not Ready still has its path: requests get a precise error (401, 503), not a 404.
+        self._by_token[token] = WebhookEntry(ref=ref, spec=spec, target=target, token=token, bucket=bucket)
+        self._token_of[key] = token
+        await self._ready(key, generation, verdict, url=webhook_path(uid))
+
+    def forget(self, namespace: str, name: str) -> None:
+        token = self._token_of.pop((namespace, name), None)
+        if token is not None:
+            self._by_token.pop(token, None)
+
+    # -- from the receiver ---------------------------------------------------------------------------------------
+
+    def lookup(self, token: str) -> WebhookEntry | None:
+        return self._by_token.get(token)
+
+    async def secrets_for(self, entry: WebhookEntry, *, fresh: bool = False) -> Secrets | None:
+        """The current (and previous, during rotation) secret of the Webhook's auth; MissingSecret if absent."""
+        auth = entry.spec.auth
+        block = auth.hmac if auth.type == AuthType.HMAC else auth.token if auth.type == AuthType.TOKEN else None
+        if block is None:
+            return None
+        ns = entry.ref.namespace
+        current = await self._secrets.value(ns, block.secret_ref.name, block.secret_ref.key, fresh=fresh)
+        previous = None
+        if block.previous_secret_ref is not None:
+            with contextlib.suppress(MissingSecret):
+                previous = await self._secrets.value(
+                    ns, block.previous_secret_ref.name, block.previous_secret_ref.key, fresh=fresh
+                )
+        if not current:
+            raise MissingSecret(f"Secret {ns}/{block.secret_ref.name} has an empty {block.secret_ref.key!r}")
+        return Secrets(current=current, previous=previous or None)
+
+    def count(
+        self, entry: WebhookEntry, outcome: str, *, reason: str | None = None, event_id: str | None = None
+    ) -> None:
+        """Tally a request: received, accepted, duplicates, filtered, or rejected (by reason). Flushed in batches."""
+        tally = self._tallies.setdefault((entry.ref.namespace, entry.ref.name), _Tally())
+        tally.counts["received"] += 1
+        if outcome == "rejected":
+            tally.rejected[reason or "Unknown"] += 1
+        else:
+            tally.counts[outcome] += 1
+        if event_id is not None and outcome in ("accepted", "duplicates"):
+            tally.last_event_id = event_id
+            tally.last_event_time = self._clock.now()
+
+    async def flush_counters(self) -> None:
+        tallies, self._tallies = self._tallies, {}
+        for (namespace, name), tally in tallies.items():
+
+            def change(status: JSON, t: _Tally = tally) -> JSON:
+                counters = dict(status.get("counters") or {})
+                for field_name, n in t.counts.items():
+                    counters[field_name] = int(counters.get(field_name, 0)) + n
+                if t.rejected:
+                    rejected = dict(counters.get("rejected") or {})
+                    for reason, n in t.rejected.items():
+                        rejected[reason] = int(rejected.get(reason, 0)) + n
+                    counters["rejected"] = rejected
+                updated = {**status, "counters": counters}
+                if t.last_event_id is not None and t.last_event_time is not None:
+                    updated["lastEventId"] = t.last_event_id
+                    updated["lastEventTime"] = format_time(t.last_event_time)
+                return updated
+
+            try:
+                await self._status.update(PLURAL, namespace, name, change)
+            except Exception as exc:  # the counts go back into the tally, never lost to a failed write
+                log.warning("could not write counters of webhook %s/%s: %s", namespace, name, exc)
+                merged = self._tallies.setdefault((namespace, name), _Tally())
+                merged.counts.update(tally.counts)
+                merged.rejected.update(tally.rejected)
+
+    async def run_flusher(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self.flush_counters()
+
+    # -- status ---------------------------------------------------------------------------------------------------
+
+    async def _check(self, spec: WebhookSpec, namespace: str, target: Target | None) -> Verdict:
+        if spec.target is not None and target is None:
+            return Verdict(
+                False,
+                "SensorTargetUnsupported",
+                "target.sensor needs the Sensor controller, which this version does not have yet",
+            )
+        auth = spec.auth
+        block = auth.hmac if auth.type == AuthType.HMAC else auth.token if auth.type == AuthType.TOKEN else None
+        if block is not None:
+            try:
+                await self._secrets.value(namespace, block.secret_ref.name, block.secret_ref.key, fresh=True)
+            except MissingSecret as exc:
+                return Verdict(False, "SecretNotFound", str(exc))
+        if target is not None:
+            return await self._pipeline.check_template(target)
+        return Verdict(True, "Listening", "")
+
+    async def _ready(self, key: Key, generation: int, verdict: Verdict, *, url: str | None) -> None:
+        now = self._clock.now()
+        message = verdict.message or (f"listening on {url}" if url else "")
+
+        def change(status: JSON) -> JSON:
+            updated = {
+                **status,
+                "observedGeneration": generation,
+                "conditions": set_condition(
+                    status.get("conditions"),
+                    kind="Ready",
+                    status="True" if verdict.ok else "False",
+                    reason=verdict.reason if not verdict.ok else "Listening",
+                    message=message,
+                    generation=generation,
+                    now=now,
+                ),
+            }
+            if url is not None:
+                updated["url"] = url
+            return updated
+
+        await self._status.update(PLURAL, key[0], key[1], change)
