@@ -56,7 +56,8 @@ class Process:
     @classmethod
     def operator(cls, kubeconfig: Path, namespace: str, log: Path, *extra: str) -> Process:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "JOBWIRE_HTTP_HOST": "127.0.0.1"}
-        args = [sys.executable, "-m", "jobwire.cli.main", "run", "-n", namespace, "--probe-port", "0", *extra]
+        profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+        args = [sys.executable, *profile, "-m", "jobwire.cli.main", "run", "-n", namespace, "--probe-port", "0", *extra]
         return cls(subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT))
 
     def cpu_seconds(self) -> float:

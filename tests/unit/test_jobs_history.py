@@ -388,3 +388,26 @@ def test_jobs_without_any_time_go_first_and_ties_break_by_name() -> None:
         succeeded_job("x", 1),
     ]
     assert jobs_to_delete(jobs, 1, 1) == ["y", "z"]
+
+
+def test_active_is_bounded_but_counted_in_full() -> None:
+    from jobwire.jobs.history import ACTIVE_LIMIT
+
+    status: dict[str, Any] = {}
+    for i in range(ACTIVE_LIMIT + 30):
+        status = record_started(
+            status, job_name=f"j{i}", job_uid=None, event_id=f"e{i}", scheduled_time=None, start_time=None
+        )
+    assert len(status["active"]) == ACTIVE_LIMIT
+    assert status["activeCount"] == ACTIVE_LIMIT + 30
+    assert status["active"][-1]["name"] == f"j{ACTIVE_LIMIT + 29}"
+    # One that the list had no room for finishes: one fewer runs.
+    status = record_finished(
+        status, job_name="j0", event_id="e0", result="Succeeded", start_time=None, completion_time=None
+    )
+    assert status["activeCount"] == ACTIVE_LIMIT + 29
+    status = record_finished(
+        status, job_name=f"j{ACTIVE_LIMIT + 29}", event_id="x", result="Failed", start_time=None, completion_time=None
+    )
+    assert status["activeCount"] == ACTIVE_LIMIT + 28
+    assert len(status["active"]) == ACTIVE_LIMIT - 1

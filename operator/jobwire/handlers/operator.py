@@ -160,6 +160,7 @@ async def run_operator(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await context.webhooks.flush_counters()
+        await context.recorder.drain()
         await probes.stop()
         await api.close()
         log.info("jobwire operator stopped")

@@ -20,6 +20,7 @@ from jobwire.events.model import parse_rfc3339
 from jobwire.status.conditions import format_time
 
 __all__ = [
+    "ACTIVE_LIMIT",
     "RECENT_RUNS_LIMIT",
     "job_result",
     "job_times",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 RECENT_RUNS_LIMIT = 20
+ACTIVE_LIMIT = 50
+"""Most Jobs `status.active` lists (the newest); `activeCount` counts them all. Status must stay small: it is
+written often, copied by every watcher, and an object in etcd is limited to about 1.5 MB."""
 """Runs kept in `recentRuns`: enough to see a pattern, few enough to keep the resource small."""
 
 _FAILED_CONDITIONS = ("Failed", "FailureTarget")
@@ -73,11 +77,12 @@ def record_started(
     before = dict(status or {})
     if _is_known(before, job_name):
         return before
-    active = [*_active(before), _without_none({"name": job_name, "uid": job_uid, "eventId": event_id})]
+    entry = _without_none({"name": job_name, "uid": job_uid, "eventId": event_id})
+    active = [*_active(before), entry][-ACTIVE_LIMIT:]
     return {
         **before,
         "active": active,
-        "activeCount": len(active),
+        "activeCount": _active_count(before) + 1,
         "lastRun": _without_none(
             {
                 "job": job_name,
@@ -114,7 +119,10 @@ def record_finished(
     totals = _counted(before, "succeeded" if outcome is RunResult.SUCCEEDED else "failed")
     if not _is_known(before, job_name):
         totals = _counted({"totals": totals}, "created")
-    active = [entry for entry in _active(before) if entry.get("name") != job_name]
+    listed = _active(before)
+    active = [entry for entry in listed if entry.get("name") != job_name]
+    # Listed, or one of the active Jobs the bounded list had no room for: either way one fewer runs now.
+    was_active = len(active) < len(listed) or _active_count(before) > len(listed)
     run = _without_none(
         {
             "job": job_name,
@@ -127,7 +135,7 @@ def record_finished(
     after = {
         **before,
         "active": active,
-        "activeCount": len(active),
+        "activeCount": max(len(active), _active_count(before) - (1 if was_active else 0)),
         "recentRuns": [run, *_runs(before)][:RECENT_RUNS_LIMIT],
         "totals": totals,
     }
@@ -218,6 +226,11 @@ def _is_known(status: Status, job_name: str) -> bool:
 
 def _active(status: Status) -> list[dict[str, Any]]:
     return list(status.get("active") or [])
+
+
+def _active_count(status: Status) -> int:
+    """Running Jobs; more than `active` lists once that list is full."""
+    return max(int(status.get("activeCount") or 0), len(_active(status)))
 
 
 def _runs(status: Status) -> list[dict[str, Any]]:

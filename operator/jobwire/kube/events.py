@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from datetime import datetime
@@ -28,11 +29,35 @@ class ObjectRef:
 
 
 class EventRecorder:
-    def __init__(self, kube: Kube) -> None:
+    """Posts Events in the background: the event -> Job path never waits for a courtesy API call."""
+
+    def __init__(self, kube: Kube, *, max_pending: int = 10_000) -> None:
         self._kube = kube
+        self._max_pending = max_pending
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def record(self, about: ObjectRef, *, reason: str, message: str, warning: bool = False, at: datetime) -> None:
-        """Post one Event. Failing to post is logged, never raised: an Event is a courtesy, not a state."""
+        """Queue one Event. Failing to post is logged, never raised: an Event is a courtesy, not a state; under a
+        flood beyond `max_pending` Events in flight, new ones are dropped (and logged), never memory."""
+        if len(self._pending) >= self._max_pending:
+            log.warning(
+                "dropping Event %s on %s/%s: %d Events already in flight",
+                reason,
+                about.namespace,
+                about.name,
+                len(self._pending),
+            )
+            return
+        task = asyncio.create_task(self._post(about, reason=reason, message=message, warning=warning, at=at))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        """Wait for the Events in flight (at shutdown)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def _post(self, about: ObjectRef, *, reason: str, message: str, warning: bool, at: datetime) -> None:
         stamp = format_time(at)
         body = {
             "apiVersion": "v1",
