@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PLURAL = "webhooks"
 FLUSH_SECONDS = 2.0
+RECHECK_ROUNDS = 5  # not-Ready Webhooks are checked again every FLUSH_SECONDS * RECHECK_ROUNDS
 Key = tuple[str, str]
 
 
@@ -44,6 +47,9 @@ class WebhookEntry:
     target: Target | None
     token: str
     bucket: TokenBucket | None
+    generation: int | None = None
+    ready: bool = True
+    body: JSON | None = None
 
 
 @dataclass
@@ -91,9 +97,24 @@ class WebhookController:
             bucket = old.bucket  # keep the bucket's state across unrelated spec changes
         self.forget(*key)
         # A Webhook that is not Ready still has its path: requests get a precise error (401, 503), not a 404.
-        self._by_token[token] = WebhookEntry(ref=ref, spec=spec, target=target, token=token, bucket=bucket)
+        self._by_token[token] = WebhookEntry(
+            ref=ref,
+            spec=spec,
+            target=target,
+            token=token,
+            bucket=bucket,
+            generation=generation,
+            ready=verdict.ok,
+            body=None if verdict.ok else body,
+        )
         self._token_of[key] = token
         await self._ready(key, generation, verdict, url=webhook_path(uid))
+
+    def is_stale(self, meta: Mapping[str, Any]) -> bool:
+        """Whether this object (uid, generation) is not yet what the table holds: new, changed, or recreated."""
+        token = self._token_of.get((meta.get("namespace", ""), meta.get("name", "")))
+        entry = self._by_token.get(token) if token else None
+        return entry is None or entry.ref.uid != meta.get("uid") or entry.generation != meta.get("generation")
 
     def forget(self, namespace: str, name: str) -> None:
         token = self._token_of.pop((namespace, name), None)
@@ -165,9 +186,19 @@ class WebhookController:
                 merged.rejected.update(tally.rejected)
 
     async def run_flusher(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
             await self.flush_counters()
+            rounds += 1
+            if rounds % RECHECK_ROUNDS == 0:
+                await self.recheck_not_ready()
+
+    async def recheck_not_ready(self) -> None:
+        """Webhooks refused for something outside their spec (a Secret that did not exist) get looked at again."""
+        for entry in [e for e in self._by_token.values() if not e.ready and e.body is not None]:
+            assert entry.body is not None
+            await self.sync(entry.body)
 
     # -- status ---------------------------------------------------------------------------------------------------
 

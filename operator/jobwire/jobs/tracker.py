@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 KIND_LABEL = "jobwire.io/kind"
 NAME_LABEL = "jobwire.io/name"
 SEEN_LIMIT = 50_000
+RECORD_LINGER = 0.2
+"""Seconds a run record waits for others of the same producer, so a busy one gets a few status writes a second."""
 
 TargetResolver = Callable[[str, str, str], Awaitable[Target | None]]
 """(kind, namespace, name) -> the producer's current Target, or None if it is gone or runs no Jobs."""
@@ -114,6 +116,7 @@ class Tracker:
                         scheduled_time=scheduled,
                         start_time=start,
                     ),
+                    linger=RECORD_LINGER,
                 )
             if start is not None and self._first_time(uid, "started"):
                 await self._publish(JOB_STARTED, job, ref, start)
@@ -132,7 +135,7 @@ class Tracker:
             changed = updated != status
             return updated
 
-        await self._status.update(plural, namespace, producer, finish)
+        await self._status.update(plural, namespace, producer, finish, linger=RECORD_LINGER)
         if changed:
             succeeded = result is RunResult.SUCCEEDED
             await self._recorder.record(

@@ -38,8 +38,13 @@ class StatusWriter:
     async def read(self, plural: str, namespace: str, name: str) -> JSON:
         return await self._kube.get(jobwire_path(plural, namespace, name))
 
-    async def update(self, plural: str, namespace: str, name: str, change: StatusChange) -> JSON | None:
-        """Apply `change` to the current status; returns the new status, or None if the resource is gone."""
+    async def update(
+        self, plural: str, namespace: str, name: str, change: StatusChange, *, linger: float = 0.0
+    ) -> JSON | None:
+        """Apply `change` to the current status; returns the new status, or None if the resource is gone.
+
+        `linger`: when this change starts a write, wait that long first, so that changes arriving meanwhile (a
+        busy producer's Jobs) share it."""
         key = (plural, namespace, name)
         pending = self._pending.setdefault(key, _Pending())
         done: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
@@ -47,6 +52,8 @@ class StatusWriter:
         if not pending.flushing:
             pending.flushing = True
             try:
+                if linger > 0:
+                    await asyncio.sleep(linger)
                 while pending.changes:
                     batch, pending.changes = pending.changes, []
                     await self._write(key, batch)
