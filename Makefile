@@ -48,8 +48,12 @@ lint: $(STAMP)  ## ruff, mypy --strict and the import contracts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+.PHONY: test-servers
+test-servers: $(STAMP)  ## the real servers the tests poll: PostgreSQL and Prometheus (installed from Debian if missing)
+	@$(PY) -m tests.support.servers
+
 .PHONY: test
-test: $(STAMP) controlplane lint  ## the whole test suite (unit, then the real control plane)
+test: $(STAMP) controlplane test-servers lint  ## the whole test suite (unit, then the real control plane)
 	$(VENV)/bin/pytest
 
 .PHONY: run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
@@ -181,6 +181,15 @@ class PollRecord(ApiModel):
 
 class SensorStatus(ProducerStatus):
     cursor: str | None = None
+    seen_keys: list[str] | None = Field(
+        default=None, description="Digests of the newest item keys already turned into events (bounded)."
+    )
+    pending_items: list[Any] | None = Field(
+        default=None, description="Items waiting for their batch to fill (batch.maxItems) or age (maxWaitSeconds)."
+    )
+    pending_since: datetime | None = None
+    next_poll_time: datetime | None = Field(default=None, description="When the next poll is due (backoff included).")
+    reset_cursor_at: str | None = Field(default=None, description="The last jobwire.io/reset-cursor value acted on.")
     last_poll: PollRecord | None = None
     recent_polls: list[PollRecord] | None = None
     consecutive_failures: int | None = None

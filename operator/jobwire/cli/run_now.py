@@ -31,7 +31,15 @@ async def _request(kind: str, name: str, namespace: str, wait: float) -> int:
         deadline = loop.time() + wait
         while loop.time() < deadline:
             status = (await kube.get(jobwire_path(info.plural, namespace, name))).get("status") or {}
-            if status.get("runRequestedAt") == value:
+            if kind == "sensor" and status.get("runRequestedAt") == value:
+                poll = status.get("lastPoll") or {}
+                if poll.get("time", "") >= value[:19]:
+                    print(
+                        f"\npolled: {poll.get('outcome')}, {poll.get('items', 0)} new item(s)"
+                        + (f" ({poll['reason']})" if poll.get("reason") else "")
+                    )
+                    return 0 if poll.get("outcome") != "Failed" else 1
+            elif status.get("runRequestedAt") == value:
                 last = status.get("lastRun") or {}
                 skip = status.get("lastSkip") or {}
                 print()

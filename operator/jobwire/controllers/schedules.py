@@ -119,7 +119,9 @@ class ScheduleController:
             ),
             not_before=not_before,
         )
-        if status.get("observedGeneration") != generation or fresh_start:
+        # Judged again unless this generation was already found good: a refusal, or a check cut short (a retried
+        # handler), must never turn into Ready=True without a look.
+        if fresh_start or status.get("observedGeneration") != generation or not _ready_true(status):
             verdict = await self._check_template(state)
             if not verdict.ok:
                 self.forget(*key)
@@ -326,6 +328,10 @@ class ScheduleController:
             return updated
 
         await self._status.update(PLURAL, key[0], key[1], change)
+
+
+def _ready_true(status: JSON) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 def _latest(*moments: datetime | None) -> datetime | None:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -61,7 +61,17 @@ class _Tally:
 
 
 class WebhookController:
-    def __init__(self, *, pipeline: Pipeline, status: StatusWriter, secrets: SecretReader, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        status: StatusWriter,
+        secrets: SecretReader,
+        clock: Clock,
+        nudge: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        self.nudge = nudge or (lambda _namespace, _name: False)
+        """Make a Sensor poll now: (namespace, name) -> whether there is such a Sensor."""
         self._pipeline = pipeline
         self._status = status
         self._secrets = secrets
@@ -203,12 +213,6 @@ class WebhookController:
     # -- status ---------------------------------------------------------------------------------------------------
 
     async def _check(self, spec: WebhookSpec, namespace: str, target: Target | None) -> Verdict:
-        if spec.target is not None and target is None:
-            return Verdict(
-                False,
-                "SensorTargetUnsupported",
-                "target.sensor needs the Sensor controller, which this version does not have yet",
-            )
         auth = spec.auth
         block = auth.hmac if auth.type == AuthType.HMAC else auth.token if auth.type == AuthType.TOKEN else None
         if block is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobwire.controllers.schedules import ScheduleController
+from jobwire.controllers.sensors import SensorController
 from jobwire.controllers.webhooks import WebhookController
 from jobwire.events.bus import EventBus
 from jobwire.jobs.pipeline import Pipeline
@@ -33,3 +34,4 @@ class Context:
     tracker: Tracker
     schedules: ScheduleController
     webhooks: WebhookController
+    sensors: SensorController

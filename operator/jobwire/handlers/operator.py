@@ -9,11 +9,12 @@ from typing import Any
 
 import kopf
 
-from jobwire.api.kinds import AUTOMATION, KINDS, SENSOR
+from jobwire.api.kinds import AUTOMATION, KINDS
 from jobwire.controllers.schedules import ScheduleController
+from jobwire.controllers.sensors import SensorController
 from jobwire.controllers.webhooks import WebhookController
 from jobwire.events.bus import EventBus
-from jobwire.handlers import acceptance, jobs, schedules, webhooks
+from jobwire.handlers import acceptance, jobs, schedules, sensors, webhooks
 from jobwire.handlers.context import Context
 from jobwire.handlers.targets import resolver
 from jobwire.jobs.pipeline import Pipeline
@@ -67,9 +68,9 @@ def build_registry() -> kopf.OperatorRegistry:
 
     schedules.register(registry)
     webhooks.register(registry)
+    sensors.register(registry)
     jobs.register(registry)
-    for kind in (SENSOR, AUTOMATION):
-        acceptance.register(registry, kind)
+    acceptance.register(registry, AUTOMATION)
     return registry
 
 
@@ -94,9 +95,16 @@ def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
     controller = ScheduleController(
         kube=kube, pipeline=pipeline, status=status, recorder=recorder, metrics=metrics, clock=clock
     )
-    hooks = WebhookController(pipeline=pipeline, status=status, secrets=SecretReader(kube), clock=clock)
+    secrets = SecretReader(kube)
+    sensor_controller = SensorController(
+        kube=kube, pipeline=pipeline, status=status, secrets=secrets, metrics=metrics, clock=clock
+    )
+    hooks = WebhookController(
+        pipeline=pipeline, status=status, secrets=secrets, clock=clock, nudge=sensor_controller.poll_now
+    )
     return Context(
         webhooks=hooks,
+        sensors=sensor_controller,
         settings=settings,
         kube=kube,
         metrics=metrics,
@@ -134,6 +142,7 @@ async def run_operator(
     background = [
         asyncio.create_task(context.schedules.ticker.run(), name="jobwire-ticker"),
         asyncio.create_task(context.webhooks.run_flusher(), name="jobwire-webhook-counters"),
+        asyncio.create_task(context.sensors.ticker.run(), name="jobwire-sensor-polls"),
     ]
     scope = "cluster-wide" if settings.watch.clusterwide else f"namespaces {', '.join(settings.watch.namespaces)}"
     log.info(
@@ -160,6 +169,7 @@ async def run_operator(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await context.webhooks.flush_counters()
+        await context.sensors.close()
         await context.recorder.drain()
         await probes.stop()
         await api.close()

@@ -43,8 +43,12 @@ TargetResolver = Callable[[str, str, str], Awaitable[Target | None]]
 
 def forget_active(status: JSON, job_name: str) -> JSON:
     """A Job deleted while it ran (Replace, or by hand) leaves `active` without counting as a result."""
-    active = [a for a in status.get("active") or [] if a.get("name") != job_name]
-    return {**status, "active": active, "activeCount": len(active)}
+    listed = list(status.get("active") or [])
+    active = [a for a in listed if a.get("name") != job_name]
+    count = max(int(status.get("activeCount") or 0), len(listed))
+    # Listed, or one of those the bounded list had no room for.
+    was_active = len(active) < len(listed) or count > len(listed)
+    return {**status, "active": active, "activeCount": max(len(active), count - (1 if was_active else 0))}
 
 
 class Tracker:

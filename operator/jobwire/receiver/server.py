@@ -170,8 +170,20 @@ class WebhookReceiver:
                 if verdict.error:
                     answer["filterError"] = verdict.error
                 return _reply(202, answer)
+        nudged: list[str] = []
+        if spec.target is not None:
+            if not self._controller.nudge(entry.ref.namespace, spec.target.sensor):
+                return self._reject(
+                    entry,
+                    503,
+                    "TargetNotFound",
+                    f"sensor {spec.target.sensor} is not running here",
+                    {"Retry-After": "5"},
+                )
+            nudged.append(spec.target.sensor)
         if entry.target is None:
-            return self._reject(entry, 503, "NoTarget", "the webhook has no jobTemplate this version can run")
+            self._controller.count(entry, "accepted", event_id=event.id)
+            return _reply(202, {"eventId": event.id, "jobs": [], "duplicate": False, "nudged": nudged})
         try:
             result = await self._pipeline.dispatch(entry.target, event)
         except KubeError as exc:

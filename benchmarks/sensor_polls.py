@@ -1,0 +1,161 @@
+"""Sensor engine at scale: N http Sensors at a 5 s interval against one local HTTP server.
+
+Tick lateness = the gap between two polls of the same Sensor, minus the interval (the engine schedules each poll
+one interval after the previous one started, so lateness never accumulates). The same server's capacity is
+measured by a bare async client in the same run, so the figures can be read against it.
+
+    .venv/bin/python -m benchmarks.sensor_polls --sensors 2000 --minutes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from benchmarks.common import Process, cluster_kubeconfig, summary
+from jobwire.kube.api import Kube, jobwire_path
+from jobwire.kube.client import make_api_client
+from jobwire.kube.errors import AlreadyExists
+
+NAMESPACE = "bench-sensors"
+INTERVAL = 5.0
+
+
+class PollLog:
+    def __init__(self) -> None:
+        self.arrivals: dict[str, list[float]] = defaultdict(list)
+        self.lock = threading.Lock()
+
+
+def serve(log: PollLog) -> tuple[ThreadingHTTPServer, str]:
+    body = b'{"items": []}'
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            name = parse_qs(urlsplit(self.path).query).get("s", ["bare"])[0]
+            with log.lock:
+                log.arrivals[name].append(time.time())
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+async def bare_capacity(url: str, seconds: float = 10.0) -> float:
+    """Requests per second the server answers to a plain client (32 at a time)."""
+    done = 0
+    until = time.perf_counter() + seconds
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=32)) as client:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < until:
+                await client.get(f"{url}/items?s=bare")
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(32)))
+    return done / seconds
+
+
+async def main_async(count: int, minutes: float, kubeconfig: Path) -> None:
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    api = await make_api_client()
+    kube = Kube(api)
+    log = PollLog()
+    server, url = serve(log)
+    with contextlib.suppress(AlreadyExists):
+        await kube.create(
+            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+        )
+    semaphore = asyncio.Semaphore(32)
+
+    async def create(i: int) -> None:
+        body = {
+            "apiVersion": "jobwire.io/v1alpha1",
+            "kind": "Sensor",
+            "metadata": {"name": f"s{i}"},
+            "spec": {
+                "interval": "5s",
+                "source": {"http": {"url": f"{url}/items?s=s{i}", "items": "response.items", "key": "item.id"}},
+                "jobTemplate": {
+                    "spec": {
+                        "template": {
+                            "spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "busybox"}]}
+                        }
+                    }
+                },
+            },
+        }
+        async with semaphore:
+            with contextlib.suppress(AlreadyExists):
+                await kube.create(jobwire_path("sensors", NAMESPACE), body)
+
+    await asyncio.gather(*(create(i) for i in range(count)))
+    oplog = Path(tempfile.mkdtemp()) / "operator.log"
+    operator = Process.operator(kubeconfig, NAMESPACE, oplog)
+    warmup = 2 * INTERVAL + 20
+    print(f"{count} Sensors at {INTERVAL:.0f}s; warming up {warmup:.0f}s, then measuring {minutes} min", flush=True)
+    await asyncio.sleep(warmup)
+    cpu_before = operator.cpu_seconds()
+    start = time.time()
+    await asyncio.sleep(minutes * 60)
+    end = time.time()
+    cpu = operator.cpu_seconds() - cpu_before
+    rss = operator.peak_rss_mib()
+    operator.stop()
+    lateness: list[float] = []
+    polls = 0
+    with log.lock:
+        for name, times in log.arrivals.items():
+            if name == "bare":
+                continue
+            window = [t for t in times if start <= t <= end]
+            polls += len(window)
+            lateness += [b - a - INTERVAL for a, b in itertools.pairwise(window)]
+    capacity = await bare_capacity(url)
+    print(f"polls      {polls} in {end - start:.0f}s = {polls / (end - start):.0f}/s (ideal {count / INTERVAL:.0f}/s)")
+    print(f"lateness   {summary(lateness)}")
+    print(f"server     a bare client gets {capacity:.0f} requests/s from the same server")
+    print(
+        f"operator   cpu={cpu:.1f}s over {end - start:.0f}s ({cpu / (end - start) * 100:.0f}% of one core), "
+        f"peak RSS={rss:.0f} MiB"
+    )
+    server.shutdown()
+    await api.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sensors", type=int, default=2000)
+    parser.add_argument("--minutes", type=float, default=2)
+    args = parser.parse_args()
+    with cluster_kubeconfig() as kubeconfig:
+        asyncio.run(main_async(args.sensors, args.minutes, kubeconfig))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,413 @@
+"""The Sensor controller: one engine polls every Sensor — no task, thread or pod per Sensor.
+
+A single Ticker holds each Sensor's next poll; at most `max_in_flight` polls run at once. A poll asks the source
+what is there, keeps what is new (digests of item keys in status, and the source's cursor), turns it into events
+(one per item, or batches), and sends them through the shared pipeline. A failed poll backs off exponentially and
+sets `Healthy=False`; the first good poll resets both. Status says what every poll found and why nothing ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from jobwire.api.sensor import SensorSpec
+from jobwire.events.model import SENSOR_ITEM, Event, ProducerRef
+from jobwire.jobs.pipeline import DispatchResult, Pipeline, RunSpec, Target
+from jobwire.kube.api import JSON, Kube
+from jobwire.kube.errors import KubeError
+from jobwire.kube.secrets import SecretReader
+from jobwire.metrics import Metrics
+from jobwire.schedules import jitter_offset, parse_duration
+from jobwire.sensors.logic import (
+    batch_event_id,
+    item_event_id,
+    next_delay,
+    plan_batches,
+    record_poll,
+    remember,
+    select_new,
+)
+from jobwire.sources.base import Item, PollContext, PollResult, Source, SourceError
+from jobwire.sources.registry import make_source, source_kind
+from jobwire.status.conditions import Verdict, format_time, set_condition
+from jobwire.timing.clock import Clock
+from jobwire.timing.ticker import Ticker
+
+__all__ = ["RESET_CURSOR", "RUN_REQUESTED", "SensorController"]
+
+log = logging.getLogger(__name__)
+
+PLURAL = "sensors"
+RUN_REQUESTED = "jobwire.io/run-requested-at"
+RESET_CURSOR = "jobwire.io/reset-cursor"
+Key = tuple[str, str]
+
+
+@dataclass
+class SensorState:
+    target: Target
+    spec: SensorSpec
+    source: Source
+    kind: str
+    interval: timedelta
+    generation: int
+    uid: str
+    run_requested: str | None
+    reset_cursor: str | None
+    failures: int = 0
+
+
+class SensorController:
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        pipeline: Pipeline,
+        status: Any,
+        secrets: SecretReader,
+        metrics: Metrics,
+        clock: Clock,
+        max_in_flight: int = 64,
+    ) -> None:
+        self._kube = kube
+        self._pipeline = pipeline
+        self._status = status
+        self._secrets = secrets
+        self._metrics = metrics
+        self._clock = clock
+        self._states: dict[Key, SensorState] = {}
+        self.ticker: Ticker[Key] = Ticker(clock, self._poll, max_in_flight=max_in_flight)
+
+    # -- from the handlers ---------------------------------------------------------------------------------------
+
+    def is_stale(self, meta: Any) -> bool:
+        state = self._states.get((meta.get("namespace", ""), meta.get("name", "")))
+        annotations = meta.get("annotations") or {}
+        return (
+            state is None
+            or state.uid != meta.get("uid")
+            or state.generation != meta.get("generation")
+            or state.run_requested != annotations.get(RUN_REQUESTED)
+            or state.reset_cursor != annotations.get(RESET_CURSOR)
+        )
+
+    async def sync(self, body: JSON) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        generation = int(meta.get("generation") or 0)
+        annotations = meta.get("annotations") or {}
+        status = body.get("status") or {}
+        previous = self._states.get(key)
+        if previous is not None and previous.uid == meta.get("uid") and previous.generation == generation:
+            await self._annotations(previous, annotations, status)
+            return
+        await self.forget(*key)
+        try:
+            spec = SensorSpec.model_validate(body.get("spec") or {})
+            interval = parse_duration(spec.interval)
+        except (ValidationError, ValueError) as exc:
+            await self._condition(key, generation, "Ready", Verdict(False, "InvalidSpec", _first_error(exc)))
+            return
+        ref = ProducerRef(kind="Sensor", namespace=key[0], name=key[1], uid=meta.get("uid", ""))
+        run = RunSpec.of(spec)
+        assert run is not None  # jobTemplate is required for Sensors
+        state = SensorState(
+            target=Target(ref=ref, plural=PLURAL, run=run),
+            spec=spec,
+            source=make_source(spec.source),
+            kind=source_kind(spec.source),
+            interval=interval,
+            generation=generation,
+            uid=ref.uid,
+            run_requested=status.get("runRequestedAt"),
+            reset_cursor=status.get("resetCursorAt"),
+        )
+        verdict = await self._pipeline.check_template(state.target)
+        if not verdict.ok:
+            await state.source.close()
+            await self._condition(key, generation, "Ready", verdict)
+            return
+        self._states[key] = state
+        await self._condition(
+            key,
+            generation,
+            "Ready",
+            Verdict(True, "Polling" if not spec.suspend else "Suspended", f"{state.kind} every {spec.interval}"),
+        )
+        if not spec.suspend:
+            # Spread first polls over the interval, the same offset for the same Sensor: a restart does not poll
+            # every Sensor in the same second.
+            spread = jitter_offset(key[0], key[1], max(0, int(interval.total_seconds()) - 1))
+            self.ticker.set(key, self._clock.now() + (spread if previous is None else timedelta(0)))
+        await self._annotations(state, annotations, status)
+
+    async def _annotations(self, state: SensorState, annotations: Any, status: JSON) -> None:
+        key = (state.target.ref.namespace, state.target.ref.name)
+        reset = annotations.get(RESET_CURSOR)
+        if reset and reset != state.reset_cursor:
+            state.reset_cursor = reset
+            await self._status.update(
+                PLURAL,
+                *key,
+                lambda s: {
+                    **s,
+                    "cursor": None,
+                    "seenKeys": [],
+                    "pendingItems": [],
+                    "pendingSince": None,
+                    "conditionState": None,
+                    "resetCursorAt": reset,
+                },
+            )
+            self.ticker.set(key, self._clock.now())
+        requested = annotations.get(RUN_REQUESTED)
+        if requested and requested != state.run_requested:
+            state.run_requested = requested
+            await self._status.update(PLURAL, *key, lambda s: {**s, "runRequestedAt": requested})
+            self.poll_now(*key)
+
+    def poll_now(self, namespace: str, name: str) -> bool:
+        """Poll this Sensor at once (run-now, a Webhook's target); False if there is no such Sensor."""
+        if (namespace, name) not in self._states:
+            return False
+        self.ticker.set((namespace, name), self._clock.now())
+        return True
+
+    async def forget(self, namespace: str, name: str) -> None:
+        self.ticker.remove((namespace, name))
+        state = self._states.pop((namespace, name), None)
+        if state is not None:
+            await state.source.close()
+
+    async def close(self) -> None:
+        for key in list(self._states):
+            await self.forget(*key)
+
+    # -- a poll ------------------------------------------------------------------------------------------------
+
+    async def _poll(self, key: Key, _: datetime) -> None:
+        state = self._states.get(key)
+        if state is None or state.spec.suspend:
+            return
+        ref = state.target.ref
+        started, began = self._clock.now(), time.perf_counter()
+        body = await self._status.read(PLURAL, ref.namespace, ref.name)
+        status = body.get("status") or {}
+        context = PollContext(
+            namespace=ref.namespace, secrets=self._secrets, kube=self._kube, timeout=float(state.spec.timeout_seconds)
+        )
+        try:
+            async with asyncio.timeout(state.spec.timeout_seconds + 1):
+                result = await state.source.poll(status.get("cursor"), context)
+        except (SourceError, TimeoutError) as exc:
+            reason = exc.reason if isinstance(exc, SourceError) else "Timeout"
+            message = exc.message if isinstance(exc, SourceError) else "the poll did not finish within timeoutSeconds"
+            await self._failed(state, started, time.perf_counter() - began, reason, message)
+            return
+        try:
+            outcome, reason, count = await self._handle(state, result, status)
+        except KubeError as exc:
+            await self._failed(state, started, time.perf_counter() - began, "ApiUnavailable", str(exc))
+            return
+        duration = time.perf_counter() - began
+        self._metrics.sensor_polls.labels(state.kind, outcome).inc()
+        self._metrics.sensor_poll_seconds.labels(state.kind).observe(duration)
+        poll = {
+            "time": format_time(started),
+            "durationSeconds": round(duration, 3),
+            "items": count,
+            "outcome": outcome,
+            **({"reason": reason} if reason else {}),
+        }
+        await self._status.update(
+            PLURAL,
+            ref.namespace,
+            ref.name,
+            lambda s: {
+                **_healthy(record_poll(s, poll, failed=False), state.generation, self._clock.now()),
+                "nextPollTime": format_time(started + state.interval),
+            },
+        )
+        state.failures = 0
+        self.ticker.set(key, started + state.interval)
+
+    async def _handle(self, state: SensorState, result: PollResult, status: JSON) -> tuple[str, str, int]:
+        ref = state.target.ref
+        if result.condition is not None:
+            was = bool(status.get("conditionState"))
+            await self._status.update(
+                PLURAL, ref.namespace, ref.name, lambda s: {**s, "conditionState": result.condition}
+            )
+            if result.condition and not was:
+                now = self._clock.now()
+                event = Event(
+                    id=f"edge-{format_time(now)}",
+                    source=ref.source,
+                    type=SENSOR_ITEM,
+                    time=now,
+                    subject=ref.name,
+                    data={"condition": True, "detail": result.detail},
+                )
+                outcome = await self._pipeline.dispatch(state.target, event)
+                return _fired(outcome), _reason(outcome), 1
+            return "Skipped", "ConditionUnchanged" if result.condition else "ConditionFalse", 0
+        seen = list(status.get("seenKeys") or [])
+        fresh = [result.items[i] for i in select_new([item.key for item in result.items], seen)]
+        pending = list(status.get("pendingItems") or [])
+        batch = state.spec.batch
+        events: list[tuple[Event, list[str]]] = []
+        now = self._clock.now()
+        if batch is None:
+            for item in fresh:
+                events.append((self._item_event(ref, item, now), [item.key]))
+            plan_pending: list[Any] = []
+            plan_since = None
+        else:
+            plan = plan_batches(
+                pending,
+                [{"key": i.key, "data": i.data} for i in fresh],
+                now=now,
+                pending_since=_time(status.get("pendingSince")),
+                max_items=batch.max_items,
+                max_wait=timedelta(seconds=batch.max_wait_seconds),
+            )
+            for group in plan.fire:
+                keys = [g["key"] for g in group]
+                events.append(
+                    (
+                        Event(
+                            id=batch_event_id(keys),
+                            source=ref.source,
+                            type=SENSOR_ITEM,
+                            time=now,
+                            subject=ref.name,
+                            data=[g["data"] for g in group],
+                        ),
+                        keys,
+                    )
+                )
+            plan_pending, plan_since = list(plan.pending), plan.pending_since
+        results: list[DispatchResult] = []
+        for event, _keys in events:
+            results.append(await self._pipeline.dispatch(state.target, event))
+        handled = [k.key for k in fresh]
+
+        def change(s: JSON) -> JSON:
+            updated = {**s, "seenKeys": remember(s.get("seenKeys") or [], handled)}
+            if result.cursor is not None:
+                updated["cursor"] = result.cursor
+            if batch is not None:
+                updated["pendingItems"] = plan_pending
+                updated["pendingSince"] = format_time(plan_since) if plan_since else None
+            return updated
+
+        await self._status.update(PLURAL, ref.namespace, ref.name, change)
+        if not fresh and not events:
+            return "Skipped", "NothingNew" if not plan_pending else "BatchWaiting", 0
+        if not events:
+            return "Skipped", "BatchWaiting", len(fresh)
+        refused = [r for r in results if not r.accepted]
+        if refused:
+            return "Fired" if len(refused) < len(results) else "Skipped", refused[0].reason, len(fresh)
+        return "Fired", "", len(fresh)
+
+    def _item_event(self, ref: ProducerRef, item: Item, now: datetime) -> Event:
+        return Event(
+            id=item_event_id(item.key), source=ref.source, type=SENSOR_ITEM, time=now, subject=item.key, data=item.data
+        )
+
+    async def _failed(self, state: SensorState, started: datetime, duration: float, reason: str, message: str) -> None:
+        ref = state.target.ref
+        state.failures += 1
+        self._metrics.sensor_polls.labels(state.kind, "Failed").inc()
+        poll = {
+            "time": format_time(started),
+            "durationSeconds": round(duration, 3),
+            "items": 0,
+            "outcome": "Failed",
+            "reason": f"{reason}: {message}"[:1024],
+        }
+        now = self._clock.now()
+        delay = next_delay(state.interval, state.failures)
+
+        def change(s: JSON) -> JSON:
+            updated = record_poll(s, poll, failed=True)
+            updated["nextPollTime"] = format_time(started + delay)
+            updated["conditions"] = set_condition(
+                updated.get("conditions"),
+                kind="Healthy",
+                status="False",
+                reason=reason,
+                message=message[:1024],
+                generation=state.generation,
+                now=now,
+            )
+            return updated
+
+        await self._status.update(PLURAL, ref.namespace, ref.name, change)
+        log.info(
+            "sensor %s/%s poll failed (%s); next poll in %ss", ref.namespace, ref.name, reason, delay.total_seconds()
+        )
+        self.ticker.set((ref.namespace, ref.name), started + delay)
+
+    async def _condition(self, key: Key, generation: int, kind: str, verdict: Verdict) -> None:
+        now = self._clock.now()
+        await self._status.update(
+            PLURAL,
+            key[0],
+            key[1],
+            lambda s: {
+                **s,
+                "observedGeneration": generation,
+                "conditions": set_condition(
+                    s.get("conditions"),
+                    kind=kind,
+                    status="True" if verdict.ok else "False",
+                    reason=verdict.reason,
+                    message=verdict.message,
+                    generation=generation,
+                    now=now,
+                ),
+            },
+        )
+
+
+def _healthy(status: JSON, generation: int, now: datetime) -> JSON:
+    return {
+        **status,
+        "conditions": set_condition(
+            status.get("conditions"),
+            kind="Healthy",
+            status="True",
+            reason="PollSucceeded",
+            message="",
+            generation=generation,
+            now=now,
+        ),
+    }
+
+
+def _fired(result: DispatchResult) -> str:
+    return "Fired" if result.accepted else "Skipped"
+
+
+def _reason(result: DispatchResult) -> str:
+    return "" if result.accepted else result.reason
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"spec.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc)

@@ -1,0 +1,23 @@
+"""Kopf glue for Sensors: raw watch events into the engine (generation and annotations say what changed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from jobwire.api.kinds import GROUP, SENSOR, VERSION
+from jobwire.handlers.context import Context
+
+__all__ = ["register"]
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.event(GROUP, VERSION, SENSOR.plural, registry=registry, id="sensor-watch")
+    async def watch(event: kopf.RawEvent, memo: Context, **_: Any) -> None:
+        obj = event.get("object") or {}
+        meta = obj.get("metadata") or {}
+        if event.get("type") == "DELETED":
+            await memo.sensors.forget(meta.get("namespace", ""), meta.get("name", ""))
+        elif memo.sensors.is_stale(meta):
+            await memo.sensors.sync(dict(obj))

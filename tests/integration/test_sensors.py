@@ -1,0 +1,209 @@
+"""The Sensor engine on the real control plane, polling a real local HTTP server, on a clock the test moves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from jobwire.status.conditions import format_time
+from jobwire.timing.clock import SteppedClock
+from tests.support.builders import job_template, webhook
+from tests.support.inprocess import InProcessOperator, in_process_operator
+from tests.support.jsonserver import JsonServer, json_server
+from tests.support.kube import Cluster
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.cluster
+
+SENSORS = "sensors.jobwire.io"
+INTERVAL = timedelta(seconds=30)
+
+
+@pytest.fixture
+def server() -> Iterator[JsonServer]:
+    with json_server() as running:
+        yield running
+
+
+@pytest.fixture
+def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
+    with in_process_operator(cluster.kubeconfig, namespace) as operator:
+        yield operator
+
+
+def sensor(name: str, namespace: str, url: str, **spec: Any) -> dict[str, Any]:
+    source = {"http": {"url": url, "items": "response.items", "key": "item.id"}}
+    return {
+        "apiVersion": "jobwire.io/v1alpha1",
+        "kind": "Sensor",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"interval": "30s", "source": source, "jobTemplate": job_template(), **spec},
+    }
+
+
+def status(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = cluster.get(SENSORS, name, namespace).get("status") or {}
+    return found
+
+
+def events_of_jobs(cluster: Cluster, namespace: str, name: str) -> list[Any]:
+    out = cluster.kubectl("get", "jobs", "-n", namespace, "-l", f"jobwire.io/name={name}", "-o", "json").stdout
+    found = []
+    for job in json.loads(out)["items"]:
+        env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        found.append(json.loads(env["JOBWIRE_EVENT"])["data"])
+    return found
+
+
+def polled(cluster: Cluster, namespace: str, name: str, polls_before: int) -> dict[str, Any]:
+    """Wait for one more poll than `polls_before` to be recorded; return the status."""
+
+    def check() -> dict[str, Any] | None:
+        current = status(cluster, namespace, name)
+        return current if len(current.get("recentPolls") or []) > polls_before else None
+
+    return eventually(check, what=f"poll {polls_before + 1} of {name}")
+
+
+def poll_once(op: InProcessOperator, cluster: Cluster, namespace: str, name: str, by: timedelta = INTERVAL) -> Any:
+    before = len(status(cluster, namespace, name).get("recentPolls") or [])
+    op.clock.advance(by)
+    return polled(cluster, namespace, name, before)
+
+
+def ready(cluster: Cluster, namespace: str, name: str) -> None:
+    eventually(
+        lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in status(cluster, namespace, name).get("conditions") or []
+        ),
+        what=f"{name} Ready",
+    )
+
+
+def test_new_items_make_jobs_and_nothing_new_makes_none(
+    cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
+) -> None:
+    server.serve({"items": [{"id": "a", "size": 1}, {"id": "b", "size": 2}]})
+    assert cluster.apply(sensor("files", namespace, f"{server.url}/items")).returncode == 0
+    ready(cluster, namespace, "files")
+    first = poll_once(op, cluster, namespace, "files")
+    assert (first["lastPoll"]["outcome"], first["lastPoll"]["items"]) == ("Fired", 2)
+    eventually(lambda: len(events_of_jobs(cluster, namespace, "files")) == 2, what="2 Jobs")
+    assert sorted(d["id"] for d in events_of_jobs(cluster, namespace, "files")) == ["a", "b"]
+
+    second = poll_once(op, cluster, namespace, "files")
+    assert (second["lastPoll"]["outcome"], second["lastPoll"]["reason"]) == ("Skipped", "NothingNew")
+    server.serve({"items": [{"id": "a"}, {"id": "b"}, {"id": "c"}]})
+    third = poll_once(op, cluster, namespace, "files")
+    assert (third["lastPoll"]["outcome"], third["lastPoll"]["items"]) == ("Fired", 1)
+    eventually(lambda: len(events_of_jobs(cluster, namespace, "files")) == 3, what="3 Jobs")
+    assert [p["outcome"] for p in third["recentPolls"]] == ["Fired", "Skipped", "Fired"]
+
+
+def test_failures_back_off_and_recovery_resets(
+    cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
+) -> None:
+    server.serve({"error": "down"}, status=500)
+    assert cluster.apply(sensor("flaky", namespace, f"{server.url}/items")).returncode == 0
+    ready(cluster, namespace, "flaky")
+    failed = poll_once(op, cluster, namespace, "flaky")
+    assert failed["lastPoll"]["outcome"] == "Failed"
+    assert failed["consecutiveFailures"] == 1
+    healthy = next(c for c in failed["conditions"] if c["type"] == "Healthy")
+    assert (healthy["status"], healthy["reason"]) == ("False", "BadStatus")
+    # Backoff: the next poll is two intervals after the failure, not one.
+    failed_at = datetime.fromisoformat(failed["lastPoll"]["time"].replace("Z", "+00:00"))
+    assert failed["nextPollTime"] == format_time(failed_at + 2 * INTERVAL)
+    server.serve({"items": [{"id": "x"}]})
+    recovered = poll_once(op, cluster, namespace, "flaky", by=2 * INTERVAL)
+    assert recovered["consecutiveFailures"] == 0
+    assert next(c for c in recovered["conditions"] if c["type"] == "Healthy")["status"] == "True"
+    eventually(lambda: len(events_of_jobs(cluster, namespace, "flaky")) == 1, what="the Job after recovery")
+
+
+def test_batches_fold_items_into_one_job(
+    cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
+) -> None:
+    server.serve({"items": [{"id": str(i)} for i in range(5)]})
+    manifest = sensor("rows", namespace, f"{server.url}/items", batch={"maxItems": 2, "maxWaitSeconds": 60})
+    assert cluster.apply(manifest).returncode == 0
+    ready(cluster, namespace, "rows")
+    first = poll_once(op, cluster, namespace, "rows")
+    assert first["lastPoll"]["outcome"] == "Fired"
+    assert [p["key"] for p in first["pendingItems"]] == ["4"]
+    eventually(lambda: len(events_of_jobs(cluster, namespace, "rows")) == 2, what="2 batch Jobs")
+    assert sorted(len(d) for d in events_of_jobs(cluster, namespace, "rows")) == [2, 2]
+    waiting = poll_once(op, cluster, namespace, "rows")
+    assert waiting["lastPoll"]["reason"] == "BatchWaiting"
+    poll_once(op, cluster, namespace, "rows", by=timedelta(seconds=60))
+    eventually(lambda: len(events_of_jobs(cluster, namespace, "rows")) == 3, what="the aged partial batch")
+    assert not status(cluster, namespace, "rows").get("pendingItems")
+
+
+def test_poll_now_and_a_webhook_target_nudge_without_waiting_for_the_interval(
+    cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
+) -> None:
+    server.serve({"items": [{"id": "first"}]})
+    assert cluster.apply(sensor("nudged", namespace, f"{server.url}/items", interval="1h")).returncode == 0
+    ready(cluster, namespace, "nudged")
+    cluster.kubectl("annotate", SENSORS, "nudged", "-n", namespace, "jobwire.io/run-requested-at=now-1")
+    polled(cluster, namespace, "nudged", 0)
+    eventually(lambda: len(events_of_jobs(cluster, namespace, "nudged")) == 1, what="the Job of the poll now")
+
+    server.serve({"items": [{"id": "first"}, {"id": "second"}]})
+    hook = webhook("push", namespace, {"type": "none"}, target={"sensor": "nudged"})
+    del hook["spec"]["jobTemplate"]
+    assert cluster.apply(hook).returncode == 0
+    url = eventually(lambda: status_url(cluster, namespace), what="the webhook's url")
+    answer = httpx.post(f"http://127.0.0.1:{op.settings.http.webhook_port}{url}", json={"bucket": "b"}).json()
+    assert answer["nudged"] == ["nudged"]
+    eventually(lambda: len(events_of_jobs(cluster, namespace, "nudged")) == 2, what="the Job of the nudged poll")
+
+
+def status_url(cluster: Cluster, namespace: str) -> str | None:
+    current = cluster.get("webhooks.jobwire.io", "push", namespace).get("status") or {}
+    ok = any(c["type"] == "Ready" and c["status"] == "True" for c in current.get("conditions") or [])
+    return current.get("url") if ok else None
+
+
+def test_seen_items_survive_an_operator_restart(cluster: Cluster, namespace: str, server: JsonServer) -> None:
+    clock = SteppedClock()
+    server.serve({"items": [{"id": "a"}, {"id": "b"}]})
+    with in_process_operator(cluster.kubeconfig, namespace, clock) as first:
+        assert cluster.apply(sensor("durable", namespace, f"{server.url}/items")).returncode == 0
+        ready(cluster, namespace, "durable")
+        poll_once(first, cluster, namespace, "durable")
+        eventually(lambda: len(events_of_jobs(cluster, namespace, "durable")) == 2, what="2 Jobs")
+    server.serve({"items": [{"id": "a"}, {"id": "b"}, {"id": "c"}]})
+    with in_process_operator(cluster.kubeconfig, namespace, clock) as second:
+        poll_once(second, cluster, namespace, "durable")
+        eventually(lambda: len(events_of_jobs(cluster, namespace, "durable")) == 3, what="only c is new")
+    assert sorted(d["id"] for d in events_of_jobs(cluster, namespace, "durable")) == ["a", "b", "c"]
+
+
+def test_deleting_a_sensor_stops_its_polls(
+    cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
+) -> None:
+    server.serve({"items": []})
+    assert cluster.apply(sensor("gone", namespace, f"{server.url}/items")).returncode == 0
+    ready(cluster, namespace, "gone")
+    poll_once(op, cluster, namespace, "gone")
+    cluster.kubectl("delete", SENSORS, "gone", "-n", namespace)
+    eventually(
+        lambda: cluster.kubectl("get", SENSORS, "gone", "-n", namespace, check=False).returncode != 0,
+        what="the Sensor gone",
+    )
+    requests = server.requests
+    with json_server() as other:
+        other.serve({"items": []})
+        # A witness on the same engine: once it has polled after the jump, the deleted one would have too.
+        assert cluster.apply(sensor("witness", namespace, f"{other.url}/items")).returncode == 0
+        ready(cluster, namespace, "witness")
+        poll_once(op, cluster, namespace, "witness", by=INTERVAL * 3)
+    assert server.requests == requests
