@@ -14,16 +14,16 @@ import asyncio
 import contextlib
 import itertools
 import os
+import socket
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from aiohttp import web
 
 from benchmarks.common import Process, cluster_kubeconfig, summary
 from jobwire.kube.api import Kube, jobwire_path
@@ -34,35 +34,36 @@ NAMESPACE = "bench-sensors"
 INTERVAL = 5.0
 
 
-class PollLog:
-    def __init__(self) -> None:
-        self.arrivals: dict[str, list[float]] = defaultdict(list)
-        self.lock = threading.Lock()
-
-
-def serve(log: PollLog) -> tuple[ThreadingHTTPServer, str]:
+def run_server(port: int) -> None:
+    """The polled server, in a process of its own: answers {"items": []} and remembers when each Sensor came."""
+    arrivals: dict[str, list[float]] = defaultdict(list)
     body = b'{"items": []}'
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    async def items(request: web.Request) -> web.Response:
+        arrivals[request.query.get("s", "bare")].append(time.time())
+        return web.Response(body=body, content_type="application/json")
 
-        def do_GET(self) -> None:
-            name = parse_qs(urlsplit(self.path).query).get("s", ["bare"])[0]
-            with log.lock:
-                log.arrivals[name].append(time.time())
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response(arrivals)
 
-        def log_message(self, *_: Any) -> None:
-            return
+    app = web.Application()
+    app.router.add_get("/items", items)
+    app.router.add_get("/stats", stats)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+def serve() -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.sensor_polls", "--serve", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        with contextlib.suppress(httpx.TransportError):
+            httpx.get(f"{url}/stats", timeout=1)
+            return process, url
+        time.sleep(0.1)
+    raise RuntimeError("the polled server did not start")
 
 
 async def bare_capacity(url: str, seconds: float = 10.0) -> float:
@@ -85,8 +86,7 @@ async def main_async(count: int, minutes: float, kubeconfig: Path) -> None:
     os.environ["KUBECONFIG"] = str(kubeconfig)
     api = await make_api_client()
     kube = Kube(api)
-    log = PollLog()
-    server, url = serve(log)
+    server, url = serve()
     with contextlib.suppress(AlreadyExists):
         await kube.create(
             "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
@@ -127,15 +127,16 @@ async def main_async(count: int, minutes: float, kubeconfig: Path) -> None:
     cpu = operator.cpu_seconds() - cpu_before
     rss = operator.peak_rss_mib()
     operator.stop()
+    async with httpx.AsyncClient(timeout=60) as client:
+        arrivals: dict[str, list[float]] = (await client.get(f"{url}/stats")).json()
     lateness: list[float] = []
     polls = 0
-    with log.lock:
-        for name, times in log.arrivals.items():
-            if name == "bare":
-                continue
-            window = [t for t in times if start <= t <= end]
-            polls += len(window)
-            lateness += [b - a - INTERVAL for a, b in itertools.pairwise(window)]
+    for name, times in arrivals.items():
+        if name == "bare":
+            continue
+        window = [t for t in times if start <= t <= end]
+        polls += len(window)
+        lateness += [b - a - INTERVAL for a, b in itertools.pairwise(window)]
     capacity = await bare_capacity(url)
     print(f"polls      {polls} in {end - start:.0f}s = {polls / (end - start):.0f}/s (ideal {count / INTERVAL:.0f}/s)")
     print(f"lateness   {summary(lateness)}")
@@ -144,7 +145,8 @@ async def main_async(count: int, minutes: float, kubeconfig: Path) -> None:
         f"operator   cpu={cpu:.1f}s over {end - start:.0f}s ({cpu / (end - start) * 100:.0f}% of one core), "
         f"peak RSS={rss:.0f} MiB"
     )
-    server.shutdown()
+    server.terminate()
+    server.wait()
     await api.close()
 
 
@@ -152,7 +154,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sensors", type=int, default=2000)
     parser.add_argument("--minutes", type=float, default=2)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        run_server(args.serve)
+        return
     with cluster_kubeconfig() as kubeconfig:
         asyncio.run(main_async(args.sensors, args.minutes, kubeconfig))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["HttpSettings", "LogSettings", "Settings", "WatchSettings"]
+__all__ = ["HttpSettings", "LogSettings", "SensorSettings", "Settings", "WatchSettings"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,19 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class SensorSettings:
+    max_polls_in_flight: int = 64
+    """Polls running at once over all Sensors."""
+    quiet_linger_seconds: float = 15.0
+    """How long the status write of a poll that changed nothing may wait to be shared with the next polls'."""
+
+
+@dataclass(frozen=True)
 class Settings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    sensors: SensorSettings = field(default_factory=SensorSettings)
     default_service_account: str = "jobwire"
     """ServiceAccount whose permissions Jobs are created with when a resource names none."""
 

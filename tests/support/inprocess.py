@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from jobwire.handlers.operator import run_operator
-from jobwire.settings import HttpSettings, LogSettings, Settings, WatchSettings
+from jobwire.settings import HttpSettings, LogSettings, SensorSettings, Settings, WatchSettings
 from jobwire.timing.clock import SteppedClock
 from tests.support.operator import free_port
 from tests.support.wait import eventually
@@ -31,6 +31,8 @@ class InProcessOperator:
             watch=WatchSettings(namespaces=(namespace,)),
             http=HttpSettings(host="127.0.0.1", probe_port=self.probe_port, webhook_port=free_port()),
             log=LogSettings(level="DEBUG"),
+            # Quiet polls' status writes wait at most a second here, so tests need not wait 15.
+            sensors=SensorSettings(quiet_linger_seconds=1.0),
         )
         self._kubeconfig = kubeconfig
         self._loop: asyncio.AbstractEventLoop | None = None

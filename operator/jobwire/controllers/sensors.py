@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 
 from jobwire.api.sensor import SensorSpec
@@ -23,6 +25,7 @@ from jobwire.jobs.pipeline import DispatchResult, Pipeline, RunSpec, Target
 from jobwire.kube.api import JSON, Kube
 from jobwire.kube.errors import KubeError
 from jobwire.kube.secrets import SecretReader
+from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
 from jobwire.schedules import jitter_offset, parse_duration
 from jobwire.sensors.logic import (
@@ -34,6 +37,7 @@ from jobwire.sensors.logic import (
     remember,
     select_new,
 )
+from jobwire.settings import SensorSettings
 from jobwire.sources.base import Item, PollContext, PollResult, Source, SourceError
 from jobwire.sources.registry import make_source, source_kind
 from jobwire.status.conditions import Verdict, format_time, set_condition
@@ -60,6 +64,8 @@ class SensorState:
     generation: int
     uid: str
     run_requested: str | None
+    status: JSON
+    """The status as this engine last wrote it: a poll reads its cursor and seen keys here, not from the API."""
     reset_cursor: str | None
     failures: int = 0
 
@@ -70,12 +76,13 @@ class SensorController:
         *,
         kube: Kube,
         pipeline: Pipeline,
-        status: Any,
+        status: StatusWriter,
         secrets: SecretReader,
         metrics: Metrics,
         clock: Clock,
-        max_in_flight: int = 64,
+        settings: SensorSettings,
     ) -> None:
+        self._quiet_linger = settings.quiet_linger_seconds
         self._kube = kube
         self._pipeline = pipeline
         self._status = status
@@ -83,7 +90,9 @@ class SensorController:
         self._metrics = metrics
         self._clock = clock
         self._states: dict[Key, SensorState] = {}
-        self.ticker: Ticker[Key] = Ticker(clock, self._poll, max_in_flight=max_in_flight)
+        self._writes: set[asyncio.Task[JSON | None]] = set()
+        self._http: httpx.AsyncClient | None = None
+        self.ticker: Ticker[Key] = Ticker(clock, self._poll, max_in_flight=settings.max_polls_in_flight)
 
     # -- from the handlers ---------------------------------------------------------------------------------------
 
@@ -128,6 +137,7 @@ class SensorController:
             uid=ref.uid,
             run_requested=status.get("runRequestedAt"),
             reset_cursor=status.get("resetCursorAt"),
+            status=dict(status),
         )
         verdict = await self._pipeline.check_template(state.target)
         if not verdict.ok:
@@ -153,9 +163,8 @@ class SensorController:
         reset = annotations.get(RESET_CURSOR)
         if reset and reset != state.reset_cursor:
             state.reset_cursor = reset
-            await self._status.update(
-                PLURAL,
-                *key,
+            self._record(
+                state,
                 lambda s: {
                     **s,
                     "cursor": None,
@@ -170,7 +179,7 @@ class SensorController:
         requested = annotations.get(RUN_REQUESTED)
         if requested and requested != state.run_requested:
             state.run_requested = requested
-            await self._status.update(PLURAL, *key, lambda s: {**s, "runRequestedAt": requested})
+            self._record(state, lambda s: {**s, "runRequestedAt": requested})
             self.poll_now(*key)
 
     def poll_now(self, namespace: str, name: str) -> bool:
@@ -189,6 +198,37 @@ class SensorController:
     async def close(self) -> None:
         for key in list(self._states):
             await self.forget(*key)
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+
+    # -- status ---------------------------------------------------------------------------------------------------
+
+    def _record(self, state: SensorState, change: Callable[[JSON], JSON], *, linger: float = 0.0) -> None:
+        """Apply `change` to the engine's copy now, and to the API's in the background (coalesced per Sensor).
+
+        Polls that change nothing wait up to `quiet_linger` seconds, so that a quiet Sensor costs a write every few
+        polls, not one per poll; anything else (a Job fired, a failure) is written at once."""
+        state.status = change(state.status)
+        ref = state.target.ref
+        task = asyncio.create_task(self._status.update(PLURAL, ref.namespace, ref.name, change, linger=linger))
+        self._writes.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[JSON | None]) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("sensor status write failed: %s", task.exception())
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
+            )
+        return self._http
 
     # -- a poll ------------------------------------------------------------------------------------------------
 
@@ -198,10 +238,13 @@ class SensorController:
             return
         ref = state.target.ref
         started, began = self._clock.now(), time.perf_counter()
-        body = await self._status.read(PLURAL, ref.namespace, ref.name)
-        status = body.get("status") or {}
+        status = state.status
         context = PollContext(
-            namespace=ref.namespace, secrets=self._secrets, kube=self._kube, timeout=float(state.spec.timeout_seconds)
+            namespace=ref.namespace,
+            secrets=self._secrets,
+            kube=self._kube,
+            timeout=float(state.spec.timeout_seconds),
+            http=self._http_client(),
         )
         try:
             async with asyncio.timeout(state.spec.timeout_seconds + 1):
@@ -226,14 +269,14 @@ class SensorController:
             "outcome": outcome,
             **({"reason": reason} if reason else {}),
         }
-        await self._status.update(
-            PLURAL,
-            ref.namespace,
-            ref.name,
+        now = self._clock.now()
+        self._record(
+            state,
             lambda s: {
-                **_healthy(record_poll(s, poll, failed=False), state.generation, self._clock.now()),
+                **_healthy(record_poll(s, poll, failed=False), state.generation, now),
                 "nextPollTime": format_time(started + state.interval),
             },
+            linger=self._quiet_linger if outcome == "Skipped" and state.failures == 0 else 0.0,
         )
         state.failures = 0
         self.ticker.set(key, started + state.interval)
@@ -242,9 +285,7 @@ class SensorController:
         ref = state.target.ref
         if result.condition is not None:
             was = bool(status.get("conditionState"))
-            await self._status.update(
-                PLURAL, ref.namespace, ref.name, lambda s: {**s, "conditionState": result.condition}
-            )
+            self._record(state, lambda s: {**s, "conditionState": result.condition}, linger=self._quiet_linger)
             if result.condition and not was:
                 now = self._clock.now()
                 event = Event(
@@ -308,7 +349,7 @@ class SensorController:
                 updated["pendingSince"] = format_time(plan_since) if plan_since else None
             return updated
 
-        await self._status.update(PLURAL, ref.namespace, ref.name, change)
+        self._record(state, change, linger=self._quiet_linger if not events else 0.0)
         if not fresh and not events:
             return "Skipped", "NothingNew" if not plan_pending else "BatchWaiting", 0
         if not events:
@@ -351,7 +392,7 @@ class SensorController:
             )
             return updated
 
-        await self._status.update(PLURAL, ref.namespace, ref.name, change)
+        self._record(state, change)
         log.info(
             "sensor %s/%s poll failed (%s); next poll in %ss", ref.namespace, ref.name, reason, delay.total_seconds()
         )

@@ -97,7 +97,13 @@ def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
     )
     secrets = SecretReader(kube)
     sensor_controller = SensorController(
-        kube=kube, pipeline=pipeline, status=status, secrets=secrets, metrics=metrics, clock=clock
+        kube=kube,
+        pipeline=pipeline,
+        status=status,
+        secrets=secrets,
+        metrics=metrics,
+        clock=clock,
+        settings=settings.sensors,
     )
     hooks = WebhookController(
         pipeline=pipeline, status=status, secrets=secrets, clock=clock, nudge=sensor_controller.poll_now

@@ -9,6 +9,7 @@ read-modify-write: a busy producer costs one GET and one PUT per batch, not per 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ Key = tuple[str, str, str]
 class _Pending:
     changes: list[tuple[StatusChange, asyncio.Future[JSON | None]]] = field(default_factory=list)
     flushing: bool = False
+    urgent: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class StatusWriter:
@@ -49,11 +51,14 @@ class StatusWriter:
         pending = self._pending.setdefault(key, _Pending())
         done: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
         pending.changes.append((change, done))
+        if linger <= 0:
+            pending.urgent.set()  # a change that must not wait ends a lingering write's wait
         if not pending.flushing:
             pending.flushing = True
             try:
-                if linger > 0:
-                    await asyncio.sleep(linger)
+                if linger > 0 and not pending.urgent.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(pending.urgent.wait(), linger)
                 while pending.changes:
                     batch, pending.changes = pending.changes, []
                     await self._write(key, batch)

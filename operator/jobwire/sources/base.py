@@ -24,6 +24,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from jobwire.api.common import SecretKeyRef
 from jobwire.cel import CelError, evaluate, json_ready
 from jobwire.kube.api import Kube
@@ -103,6 +105,8 @@ class PollContext:
     """The API server, as the operator sees it."""
     timeout: float
     """Seconds the whole poll may take; past it the poll fails with reason Timeout."""
+    http: httpx.AsyncClient | None = field(default=None, repr=False)
+    """The engine's shared HTTP client (one TLS context and one connection pool for every Sensor)."""
 
 
 class Source(Protocol):

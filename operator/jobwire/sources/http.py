@@ -40,14 +40,17 @@ class HttpPoller:
 
     def __init__(self, spec: HttpSource, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._spec = spec
-        self._client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+        # Only a given transport (tests) gets a client of its own; otherwise polls use the engine's shared one.
+        self._own = (
+            httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False) if transport else None
+        )
         self._where = f"{spec.method} {shown_url(spec.url)}"
 
     async def poll(self, cursor: str | None, context: PollContext) -> PollResult:
         spec = self._spec
         async with time_limit(context.timeout, self._where):
             headers = await self._headers(context)
-            response = await self._request(headers, context.timeout)
+            response = await self._request(self._client_for(context), headers, context.timeout)
         self._check_status(response)
         document = self._document(response)
         if spec.condition is not None:
@@ -63,7 +66,16 @@ class HttpPoller:
         return PollResult(items=items, detail=f"{self._where}: {response.status_code}, {len(items)} items")
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._own is not None:
+            await self._own.aclose()
+
+    def _client_for(self, context: PollContext) -> httpx.AsyncClient:
+        if self._own is not None:
+            return self._own
+        if context.http is None:
+            self._own = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            return self._own
+        return context.http
 
     async def _headers(self, context: PollContext) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -74,10 +86,10 @@ class HttpPoller:
                 headers[header.name] = header.value or ""
         return headers
 
-    async def _request(self, headers: dict[str, str], seconds: float) -> httpx.Response:
+    async def _request(self, client: httpx.AsyncClient, headers: dict[str, str], seconds: float) -> httpx.Response:
         spec = self._spec
         try:
-            return await self._client.request(
+            return await client.request(
                 spec.method,
                 spec.url,
                 headers=headers,

@@ -30,14 +30,17 @@ class PrometheusPoller:
 
     def __init__(self, spec: PrometheusSource, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._spec = spec
-        self._client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+        # Only a given transport (tests) gets a client of its own; otherwise polls use the engine's shared one.
+        self._own = (
+            httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False) if transport else None
+        )
         parsed = httpx.URL(spec.url)
         port = f":{parsed.port}" if parsed.port is not None else ""
         self._where = f"Prometheus at {parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
     async def poll(self, cursor: str | None, context: PollContext) -> PollResult:
         async with time_limit(context.timeout, f"the query to {self._where}"):
-            answer = await self._query(context.timeout)
+            answer = await self._query(self._client_for(context), context.timeout)
         data = answer.get("data")
         if not isinstance(data, dict) or "resultType" not in data:
             raise SourceError("BadResponse", f"{self._where} answered success without data")
@@ -48,13 +51,20 @@ class PrometheusPoller:
         return PollResult(condition=value, detail=f"{result['resultType']} of {size}, condition {value}")
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._own is not None:
+            await self._own.aclose()
 
-    async def _query(self, seconds: float) -> dict[str, Any]:
+    def _client_for(self, context: PollContext) -> httpx.AsyncClient:
+        if self._own is not None:
+            return self._own
+        if context.http is None:
+            self._own = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            return self._own
+        return context.http
+
+    async def _query(self, client: httpx.AsyncClient, seconds: float) -> dict[str, Any]:
         try:
-            response = await self._client.get(
-                query_url(self._spec.url), params={"query": self._spec.query}, timeout=seconds
-            )
+            response = await client.get(query_url(self._spec.url), params={"query": self._spec.query}, timeout=seconds)
         except httpx.TimeoutException:
             raise SourceError("Timeout", f"the query to {self._where} took longer than {seconds:g}s") from None
         except httpx.HTTPError as exc:
