@@ -207,3 +207,30 @@ def test_deleting_a_sensor_stops_its_polls(
         ready(cluster, namespace, "witness")
         poll_once(op, cluster, namespace, "witness", by=INTERVAL * 3)
     assert server.requests == requests
+
+
+def test_events_left_in_the_outbox_by_a_crash_are_sent_once(
+    cluster: Cluster, namespace: str, server: JsonServer
+) -> None:
+    server.serve({"items": []})
+    assert cluster.apply(sensor("crashed", namespace, f"{server.url}/items")).returncode == 0
+    # What a poll leaves behind when the operator dies after writing ahead and before making the Job.
+    left = {
+        "specversion": "1.0",
+        "id": "batch-written-ahead",
+        "type": "jobwire.sensor.item",
+        "time": "2026-01-01T00:00:00Z",
+        "source": f"/apis/jobwire.io/v1alpha1/namespaces/{namespace}/sensors/crashed",
+        "data": [{"id": "x"}],
+    }
+    patch = json.dumps({"status": {"outbox": [left], "cursor": "past-x"}})
+    cluster.kubectl("patch", SENSORS, "crashed", "-n", namespace, "--subresource=status", "--type=merge", "-p", patch)
+    clock = SteppedClock()
+    with in_process_operator(cluster.kubeconfig, namespace, clock) as op:
+        ready(cluster, namespace, "crashed")
+        poll_once(op, cluster, namespace, "crashed")
+        eventually(lambda: events_of_jobs(cluster, namespace, "crashed") == [[{"id": "x"}]], what="the re-sent event")
+        eventually(lambda: not status(cluster, namespace, "crashed").get("outbox"), what="an empty outbox")
+        poll_once(op, cluster, namespace, "crashed")
+    assert events_of_jobs(cluster, namespace, "crashed") == [[{"id": "x"}]]
+    assert status(cluster, namespace, "crashed")["cursor"] == "past-x"

@@ -188,6 +188,10 @@ class SensorStatus(ProducerStatus):
         default=None, description="Items waiting for their batch to fill (batch.maxItems) or age (maxWaitSeconds)."
     )
     pending_since: datetime | None = None
+    outbox: list[Any] | None = Field(
+        default=None,
+        description="Events written ahead of their Jobs (CloudEvents JSON); re-sent after a crash, then cleared.",
+    )
     next_poll_time: datetime | None = Field(default=None, description="When the next poll is due (backoff included).")
     reset_cursor_at: str | None = Field(default=None, description="The last jobwire.io/reset-cursor value acted on.")
     last_poll: PollRecord | None = None

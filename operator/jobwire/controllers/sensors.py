@@ -238,6 +238,12 @@ class SensorController:
             return
         ref = state.target.ref
         started, began = self._clock.now(), time.perf_counter()
+        if state.status.get("outbox"):
+            try:
+                await self._resend_outbox(state)
+            except KubeError as exc:
+                await self._failed(state, started, time.perf_counter() - began, "ApiUnavailable", str(exc))
+                return
         status = state.status
         context = PollContext(
             namespace=ref.namespace,
@@ -335,10 +341,8 @@ class SensorController:
                     )
                 )
             plan_pending, plan_since = list(plan.pending), plan.pending_since
-        results: list[DispatchResult] = []
-        for event, _keys in events:
-            results.append(await self._pipeline.dispatch(state.target, event))
         handled = [k.key for k in fresh]
+        outbox = [event.to_dict() for event, _keys in events]
 
         def change(s: JSON) -> JSON:
             updated = {**s, "seenKeys": remember(s.get("seenKeys") or [], handled)}
@@ -347,9 +351,20 @@ class SensorController:
             if batch is not None:
                 updated["pendingItems"] = plan_pending
                 updated["pendingSince"] = format_time(plan_since) if plan_since else None
+            if outbox:
+                updated["outbox"] = [*(s.get("outbox") or []), *outbox]
             return updated
 
-        self._record(state, change, linger=self._quiet_linger if not events else 0.0)
+        if events:
+            # Write-ahead: the events (and the cursor past their items) are in status before any Job is made, so a
+            # crash in between re-sends these very events (same ids, same Jobs) instead of re-polling into batches
+            # of a different make-up, which would run some items twice.
+            state.status = change(state.status)
+            ref_ = state.target.ref
+            await self._status.update(PLURAL, ref_.namespace, ref_.name, change)
+        else:
+            self._record(state, change, linger=self._quiet_linger)
+        results = await self._send(state, [event for event, _keys in events])
         if not fresh and not events:
             return "Skipped", "NothingNew" if not plan_pending else "BatchWaiting", 0
         if not events:
@@ -358,6 +373,30 @@ class SensorController:
         if refused:
             return "Fired" if len(refused) < len(results) else "Skipped", refused[0].reason, len(fresh)
         return "Fired", "", len(fresh)
+
+    async def _send(self, state: SensorState, events: list[Event]) -> list[DispatchResult]:
+        """Dispatch events from the outbox; each leaves it once the pipeline has taken it (a Job, a skip...)."""
+        results: list[DispatchResult] = []
+        for event in events:
+            results.append(await self._pipeline.dispatch(state.target, event))
+        if events:
+            sent = {event.id for event in events}
+            self._record(
+                state, lambda s: {**s, "outbox": [e for e in s.get("outbox") or [] if e.get("id") not in sent]}
+            )
+        return results
+
+    async def _resend_outbox(self, state: SensorState) -> None:
+        """Events written ahead by a poll that did not finish (a crash, a stop) go out before any new poll."""
+        pending = [Event.from_dict(e) for e in state.status.get("outbox") or []]
+        if pending:
+            log.info(
+                "sensor %s/%s: re-sending %d event(s) from the outbox",
+                state.target.ref.namespace,
+                state.target.ref.name,
+                len(pending),
+            )
+            await self._send(state, pending)
 
     def _item_event(self, ref: ProducerRef, item: Item, now: datetime) -> Event:
         return Event(

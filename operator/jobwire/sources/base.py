@@ -109,6 +109,24 @@ class PollContext:
     """The engine's shared HTTP client (one TLS context and one connection pool for every Sensor)."""
 
 
+class HttpClients:
+    """A source's HTTP client: the engine's shared one, or one of its own when given a transport (tests)."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._own = (
+            httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False) if transport else None
+        )
+
+    def client_for(self, context: PollContext) -> httpx.AsyncClient:
+        if self._own is None and context.http is None:
+            self._own = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        return self._own or context.http  # type: ignore[return-value]
+
+    async def close(self) -> None:
+        if self._own is not None:
+            await self._own.aclose()
+
+
 class Source(Protocol):
     """A configured source: polled again and again, closed once."""
 

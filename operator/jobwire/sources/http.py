@@ -19,6 +19,7 @@ import httpx
 from jobwire.api.sensor import HttpSource
 from jobwire.cel import json_ready
 from jobwire.sources.base import (
+    HttpClients,
     Item,
     PollContext,
     PollResult,
@@ -40,17 +41,14 @@ class HttpPoller:
 
     def __init__(self, spec: HttpSource, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._spec = spec
-        # Only a given transport (tests) gets a client of its own; otherwise polls use the engine's shared one.
-        self._own = (
-            httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False) if transport else None
-        )
+        self._clients = HttpClients(transport)
         self._where = f"{spec.method} {shown_url(spec.url)}"
 
     async def poll(self, cursor: str | None, context: PollContext) -> PollResult:
         spec = self._spec
         async with time_limit(context.timeout, self._where):
             headers = await self._headers(context)
-            response = await self._request(self._client_for(context), headers, context.timeout)
+            response = await self._request(self._clients.client_for(context), headers, context.timeout)
         self._check_status(response)
         document = self._document(response)
         if spec.condition is not None:
@@ -66,16 +64,7 @@ class HttpPoller:
         return PollResult(items=items, detail=f"{self._where}: {response.status_code}, {len(items)} items")
 
     async def close(self) -> None:
-        if self._own is not None:
-            await self._own.aclose()
-
-    def _client_for(self, context: PollContext) -> httpx.AsyncClient:
-        if self._own is not None:
-            return self._own
-        if context.http is None:
-            self._own = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-            return self._own
-        return context.http
+        await self._clients.close()
 
     async def _headers(self, context: PollContext) -> dict[str, str]:
         headers: dict[str, str] = {}

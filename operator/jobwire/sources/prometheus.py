@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 
 from jobwire.api.sensor import PrometheusSource
-from jobwire.sources.base import PollContext, PollResult, SourceError, condition_value, one_line, time_limit
+from jobwire.sources.base import (
+    HttpClients,
+    PollContext,
+    PollResult,
+    SourceError,
+    condition_value,
+    one_line,
+    time_limit,
+)
 
 __all__ = ["PrometheusPoller", "query_url"]
 
@@ -30,17 +38,14 @@ class PrometheusPoller:
 
     def __init__(self, spec: PrometheusSource, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._spec = spec
-        # Only a given transport (tests) gets a client of its own; otherwise polls use the engine's shared one.
-        self._own = (
-            httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False) if transport else None
-        )
+        self._clients = HttpClients(transport)
         parsed = httpx.URL(spec.url)
         port = f":{parsed.port}" if parsed.port is not None else ""
         self._where = f"Prometheus at {parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
     async def poll(self, cursor: str | None, context: PollContext) -> PollResult:
         async with time_limit(context.timeout, f"the query to {self._where}"):
-            answer = await self._query(self._client_for(context), context.timeout)
+            answer = await self._query(self._clients.client_for(context), context.timeout)
         data = answer.get("data")
         if not isinstance(data, dict) or "resultType" not in data:
             raise SourceError("BadResponse", f"{self._where} answered success without data")
@@ -51,16 +56,7 @@ class PrometheusPoller:
         return PollResult(condition=value, detail=f"{result['resultType']} of {size}, condition {value}")
 
     async def close(self) -> None:
-        if self._own is not None:
-            await self._own.aclose()
-
-    def _client_for(self, context: PollContext) -> httpx.AsyncClient:
-        if self._own is not None:
-            return self._own
-        if context.http is None:
-            self._own = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-            return self._own
-        return context.http
+        await self._clients.close()
 
     async def _query(self, client: httpx.AsyncClient, seconds: float) -> dict[str, Any]:
         try:
