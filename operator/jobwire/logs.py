@@ -49,7 +49,8 @@ def configure_logging(settings: LogSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
-    for noisy in ("aiohttp.access", "kubernetes_asyncio"):
+    # Kopf tells of every handled event at INFO (a line per Job change); its warnings and errors still show.
+    for noisy in ("aiohttp.access", "kubernetes_asyncio", "kopf.objects"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -80,7 +80,8 @@ SCHEDULE = Kind(
         Column("TZ", ".spec.timeZone", description="Time zone"),
         Column("Suspended", ".spec.suspend", "boolean"),
         Column("Last", ".status.lastScheduleTime", "date", "Last scheduled tick"),
-        Column("Next", ".status.nextScheduleTimes[0]", "date", "Next tick"),
+        # A string, not a date: kubectl shows a future date as "<invalid>".
+        Column("Next", ".status.nextScheduleTimes[0]", "string", "Next tick (UTC)"),
         Column("Active", ".status.activeCount", "integer", "Running Jobs"),
         READY,
         AGE,
