@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.support.wait import eventually
 
 __all__ = ["OperatorProcess", "free_port"]
 
@@ -61,18 +62,16 @@ class OperatorProcess:
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"operator exited with {self.process.returncode}; log: {self.log_path}")
-            try:
-                if httpx.get(f"{self.probe_url}/readyz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"operator not ready within {timeout}s; log: {self.log_path}")
+        eventually(self._ready, timeout=timeout, what=f"the operator to be ready (log: {self.log_path})")
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"operator exited with {self.process.returncode}; log: {self.log_path}")
+        try:
+            return httpx.get(f"{self.probe_url}/readyz", timeout=1.0).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Stop it (SIGTERM: gracefully; SIGKILL: a crash) and return its exit code."""
