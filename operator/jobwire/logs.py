@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -52,8 +51,3 @@ def configure_logging(settings: LogSettings) -> None:
     # Kopf tells of every handled event at INFO (a line per Job change); its warnings and errors still show.
     for noisy in ("aiohttp.access", "kubernetes_asyncio", "kopf.objects"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-
-
-def fields(**values: Any) -> dict[str, Any]:
-    """`extra=` for a structured log line."""
-    return values

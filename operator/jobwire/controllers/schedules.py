@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from jobwire.api.schedule import ScheduleSpec
 from jobwire.events.model import TICK, Event, ProducerRef, manual_run_id, schedule_tick_id
 from jobwire.jobs.pipeline import DispatchResult, Pipeline, RunSpec, Target
-from jobwire.kube.api import JSON, Kube
+from jobwire.kube.api import JSON
 from jobwire.kube.errors import Unavailable
 from jobwire.kube.events import EventRecorder
 from jobwire.kube.status import StatusWriter
@@ -67,14 +67,12 @@ class ScheduleController:
     def __init__(
         self,
         *,
-        kube: Kube,
         pipeline: Pipeline,
         status: StatusWriter,
         recorder: EventRecorder,
         metrics: Metrics,
         clock: Clock,
     ) -> None:
-        self._kube = kube
         self._pipeline = pipeline
         self._status = status
         self._recorder = recorder

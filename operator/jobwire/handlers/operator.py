@@ -92,9 +92,7 @@ def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
         resolve=resolve,
         plurals={k.kind: k.plural for k in KINDS},
     )
-    controller = ScheduleController(
-        kube=kube, pipeline=pipeline, status=status, recorder=recorder, metrics=metrics, clock=clock
-    )
+    controller = ScheduleController(pipeline=pipeline, status=status, recorder=recorder, metrics=metrics, clock=clock)
     secrets = SecretReader(kube)
     sensor_controller = SensorController(
         kube=kube,

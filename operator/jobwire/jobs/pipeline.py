@@ -83,7 +83,7 @@ class Target:
 
     @property
     def about(self) -> ObjectRef:
-        return ObjectRef(self.ref.api_version, self.ref.kind, self.ref.namespace, self.ref.name, self.ref.uid)
+        return ObjectRef.of(self.ref)
 
 
 class DispatchOutcome(StrEnum):

@@ -143,7 +143,7 @@ class Tracker:
         if changed:
             succeeded = result is RunResult.SUCCEEDED
             await self._recorder.record(
-                ref_about(ref),
+                ObjectRef.of(ref),
                 reason="JobSucceeded" if succeeded else "JobFailed",
                 message=f"Job {name} {'succeeded' if succeeded else 'failed'} (event {event_id})",
                 warning=not succeeded,
@@ -181,10 +181,6 @@ class Tracker:
             },
         )
         await self._bus.publish(event, ref)
-
-
-def ref_about(ref: ProducerRef) -> ObjectRef:
-    return ObjectRef(ref.api_version, ref.kind, ref.namespace, ref.name, ref.uid or None)
 
 
 def _parse_time(value: str | None) -> datetime | None:

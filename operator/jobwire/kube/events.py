@@ -7,6 +7,7 @@ import logging
 import secrets
 from datetime import datetime
 
+from jobwire.events.model import ProducerRef
 from jobwire.kube.api import Kube, core_path
 from jobwire.kube.errors import KubeError
 from jobwire.status.conditions import format_time
@@ -26,6 +27,11 @@ class ObjectRef:
 
     def __init__(self, api_version: str, kind: str, namespace: str, name: str, uid: str | None) -> None:
         self.api_version, self.kind, self.namespace, self.name, self.uid = api_version, kind, namespace, name, uid
+
+    @classmethod
+    def of(cls, producer: ProducerRef) -> ObjectRef:
+        """The producer an Event is about."""
+        return cls(producer.api_version, producer.kind, producer.namespace, producer.name, producer.uid or None)
 
 
 class EventRecorder:
