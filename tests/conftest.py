@@ -50,9 +50,13 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """One operator for the session, watching the whole cluster, as `jobwire run` runs it."""
+    """An operator watching the whole cluster, as `jobwire run` runs it — one per test module.
+
+    Not one per session: it would outlive its modules and act, with the real clock, on the objects of the modules
+    that run an operator of their own in-process (scoped to their namespace, with a stepped clock). Two operators
+    polling one Sensor made a test see a poll it never asked for."""
     process = OperatorProcess(kubeconfig=cluster.kubeconfig, log_path=tmp_path_factory.mktemp("operator") / "log")
     process.start()
     try:
