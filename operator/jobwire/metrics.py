@@ -69,6 +69,11 @@ class Metrics:
             ["action"],
             registry=r,
         )
+        self.automation_keys_evicted = Counter(
+            "jobwire_automation_keys_evicted_total",
+            "forEach keys dropped (least recently seen first) because an Automation had maxKeys of them.",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "jobwire_queue_depth",
             "Events waiting under concurrencyPolicy Queue, over all producers.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["HttpSettings", "LogSettings", "SensorSettings", "Settings", "WatchSettings"]
+__all__ = ["AutomationSettings", "HttpSettings", "LogSettings", "SensorSettings", "Settings", "WatchSettings"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,23 @@ class SensorSettings:
 
 
 @dataclass(frozen=True)
+class AutomationSettings:
+    checkpoint_linger_seconds: float = 2.0
+    """The most time between an event changing a trigger's state and that state being in status: the most a crash
+    can lose of a window."""
+    notify_backoff_seconds: float = 1.0
+    """The first wait before a notification is retried; it doubles with each attempt (up to a minute)."""
+    retry_seconds: float = 10.0
+    """Wait before a firing interrupted by an API error is tried again."""
+
+
+@dataclass(frozen=True)
 class Settings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     sensors: SensorSettings = field(default_factory=SensorSettings)
+    automations: AutomationSettings = field(default_factory=AutomationSettings)
     default_service_account: str = "jobwire"
     """ServiceAccount whose permissions Jobs are created with when a resource names none."""
 

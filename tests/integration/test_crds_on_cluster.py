@@ -63,7 +63,6 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
     ("Webhook", {"jobTemplate": JOB_TEMPLATE}, ["auth", "required"]),
     ("Webhook", {**VALID["Webhook"], "auth": {"type": "hmac"}}, ["spec.auth.hmac", "type hmac needs the hmac block"]),
     ("Webhook", {**VALID["Webhook"], "auth": {"type": "basic"}}, ["spec.auth.type", "Unsupported"]),
-    ("Webhook", {"auth": {"type": "none"}}, ["set jobTemplate, target, or both"]),
     ("Webhook", {**VALID["Webhook"], "maxBodyBytes": 0}, ["spec.maxBodyBytes", "greater than or equal to 1"]),
     (
         "Automation",

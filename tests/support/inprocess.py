@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from jobwire.handlers.operator import run_operator
-from jobwire.settings import HttpSettings, LogSettings, SensorSettings, Settings, WatchSettings
+from jobwire.settings import AutomationSettings, HttpSettings, LogSettings, SensorSettings, Settings, WatchSettings
 from jobwire.timing.clock import SteppedClock
 from tests.support.operator import free_port
 from tests.support.wait import eventually
@@ -27,12 +27,17 @@ class InProcessOperator:
     def __init__(self, kubeconfig: Path, namespace: str, clock: SteppedClock) -> None:
         self.clock = clock
         self.probe_port = free_port()
+        self.webhook_port = free_port()
         self.settings = Settings(
             watch=WatchSettings(namespaces=(namespace,)),
-            http=HttpSettings(host="127.0.0.1", probe_port=self.probe_port, webhook_port=free_port()),
+            http=HttpSettings(host="127.0.0.1", probe_port=self.probe_port, webhook_port=self.webhook_port),
             log=LogSettings(level="DEBUG"),
             # Quiet polls' status writes wait at most a second here, so tests need not wait 15.
             sensors=SensorSettings(quiet_linger_seconds=1.0),
+            # Checkpoints and retries at test speed: the tests wait for what status shows, not for the clock.
+            automations=AutomationSettings(
+                checkpoint_linger_seconds=0.2, notify_backoff_seconds=0.05, retry_seconds=1.0
+            ),
         )
         self._kubeconfig = kubeconfig
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,4 +1,5 @@
-"""A local HTTP server whose JSON answer (and status code) the test sets: a real server for the http source."""
+"""A local HTTP server whose JSON answer (and status code) the test sets: a real server for the http source, and a
+sink that keeps what is POSTed to it (notifications)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class JsonServer:
         self.document: Any = {}
         self.status = 200
         self.requests = 0
+        self.received: list[Any] = []
+        """JSON bodies POSTed to it, in order (answered with the status set by `serve`)."""
         self._lock = threading.Lock()
         server = self
 
@@ -30,6 +33,18 @@ class JsonServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                with server._lock:
+                    server.requests += 1
+                    status = server.status
+                    if status < 300:
+                        server.received.append(body)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *_: Any) -> None:
                 return

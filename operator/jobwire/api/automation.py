@@ -10,11 +10,10 @@ from pydantic import ConfigDict, Field
 
 from jobwire.api.base import ApiModel, rule, rules
 from jobwire.api.common import (
-    CONDITION_LIST,
-    Condition,
     Duration,
     JobTemplate,
     Parameter,
+    ProducerStatus,
     ResourceName,
     SecretKeyRef,
 )
@@ -72,7 +71,7 @@ class Trigger(ApiModel):
     match: EventMatch
     filter: Cel | None = Field(default=None, description="CEL over `event`.")
     posture: Posture = Posture.REACTIVE
-    threshold: int = Field(default=1, ge=1, le=100000)
+    threshold: int = Field(default=1, ge=1, le=1000)
     within: Duration | None = Field(default=None, description="The sliding window for threshold (and absence).")
     for_each: list[Cel] | None = Field(
         default=None,
@@ -80,7 +79,7 @@ class Trigger(ApiModel):
         description="CEL per event; each distinct value has its own window and cooldown.",
     )
     max_keys: int = Field(
-        default=1000, ge=1, le=100000, description="Most forEach keys kept; the least recently seen go first."
+        default=1000, ge=1, le=10000, description="Most forEach keys kept; the least recently seen go first."
     )
     cooldown: Duration | None = Field(default=None, description="Least time between two firings (per key).")
 
@@ -157,14 +156,15 @@ class ActionOutcome(ApiModel):
 class Firing(ApiModel):
     id: str
     time: datetime
+    reason: str | None = Field(default=None, description="Threshold (events arrived) or Absence (they did not).")
     key: str | None = None
     event_ids: list[str] | None = None
     outcomes: list[ActionOutcome] | None = None
 
 
-class AutomationStatus(ApiModel):
-    observed_generation: int | None = None
-    conditions: list[Condition] | None = Field(default=None, json_schema_extra=CONDITION_LIST)
+class AutomationStatus(ProducerStatus):
+    """The runs of its runJob actions (as every producer's), and its firings."""
+
     last_triggered_time: datetime | None = None
     trigger_count: int | None = None
     last_outcomes: list[ActionOutcome] | None = None

@@ -116,13 +116,8 @@ class WebhookTarget(ApiModel):
 
 class WebhookSpec(ProducerSpec):
     model_config = ConfigDict(
-        json_schema_extra=rules(
-            *PRODUCER_RULES,
-            rule(
-                "has(self.jobTemplate) || has(self.target)",
-                "set jobTemplate, target, or both: otherwise the Webhook does nothing",
-            ),
-        )
+        # Neither jobTemplate nor target is fine: the Webhook's events then go to Automations only.
+        json_schema_extra=rules(*PRODUCER_RULES)
     )
 
     auth: WebhookAuth

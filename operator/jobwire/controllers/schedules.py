@@ -99,7 +99,9 @@ class ScheduleController:
             message = str(exc) if isinstance(exc, InvalidSchedule) else _first_error(exc)
             await self._ready(key, generation, Verdict(False, "InvalidSchedule", message), next_times=[])
             return
-        ref = ProducerRef(kind="Schedule", namespace=key[0], name=key[1], uid=meta.get("uid", ""))
+        ref = ProducerRef(
+            kind="Schedule", namespace=key[0], name=key[1], uid=meta.get("uid", ""), labels=meta.get("labels") or {}
+        )
         run = RunSpec.of(spec)
         assert run is not None  # jobTemplate is required for Schedules
         not_before = parse_time(status.get("notBefore"))

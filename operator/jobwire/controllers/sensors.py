@@ -124,7 +124,9 @@ class SensorController:
         except (ValidationError, ValueError) as exc:
             await self._condition(key, generation, "Ready", Verdict(False, "InvalidSpec", _first_error(exc)))
             return
-        ref = ProducerRef(kind="Sensor", namespace=key[0], name=key[1], uid=meta.get("uid", ""))
+        ref = ProducerRef(
+            kind="Sensor", namespace=key[0], name=key[1], uid=meta.get("uid", ""), labels=meta.get("labels") or {}
+        )
         run = RunSpec.of(spec)
         assert run is not None  # jobTemplate is required for Sensors
         state = SensorState(

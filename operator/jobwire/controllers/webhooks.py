@@ -96,7 +96,9 @@ class WebhookController:
             message = f"spec.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
             await self._ready(key, generation, Verdict(False, "InvalidSpec", message), url=None)
             return
-        ref = ProducerRef(kind="Webhook", namespace=key[0], name=key[1], uid=uid)
+        ref = ProducerRef(
+            kind="Webhook", namespace=key[0], name=key[1], uid=uid, labels=(body["metadata"].get("labels") or {})
+        )
         run = RunSpec.of(spec)
         target = Target(ref=ref, plural=PLURAL, run=run) if run is not None else None
         verdict = await self._check(spec, key[0], target)

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -185,6 +185,8 @@ class ProducerRef:
     namespace: str
     name: str
     uid: str
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    """Labels of the resource (a Job's own, for Job lifecycle events): Automations match on them."""
 
     @property
     def api_version(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobwire.controllers.automations import AutomationController
 from jobwire.controllers.schedules import ScheduleController
 from jobwire.controllers.sensors import SensorController
 from jobwire.controllers.webhooks import WebhookController
@@ -35,3 +36,4 @@ class Context:
     schedules: ScheduleController
     webhooks: WebhookController
     sensors: SensorController
+    automations: AutomationController

@@ -9,12 +9,13 @@ from typing import Any
 
 import kopf
 
-from jobwire.api.kinds import AUTOMATION, KINDS
+from jobwire.api.kinds import KINDS
+from jobwire.controllers.automations import AutomationController
 from jobwire.controllers.schedules import ScheduleController
 from jobwire.controllers.sensors import SensorController
 from jobwire.controllers.webhooks import WebhookController
 from jobwire.events.bus import EventBus
-from jobwire.handlers import acceptance, jobs, schedules, sensors, webhooks
+from jobwire.handlers import automations, jobs, schedules, sensors, webhooks
 from jobwire.handlers.context import Context
 from jobwire.handlers.targets import resolver
 from jobwire.jobs.pipeline import Pipeline
@@ -70,7 +71,7 @@ def build_registry() -> kopf.OperatorRegistry:
     webhooks.register(registry)
     sensors.register(registry)
     jobs.register(registry)
-    acceptance.register(registry, AUTOMATION)
+    automations.register(registry)
     return registry
 
 
@@ -106,7 +107,19 @@ def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
     hooks = WebhookController(
         pipeline=pipeline, status=status, secrets=secrets, clock=clock, nudge=sensor_controller.poll_now
     )
+    automation_controller = AutomationController(
+        kube=kube,
+        pipeline=pipeline,
+        status=status,
+        secrets=secrets,
+        recorder=recorder,
+        metrics=metrics,
+        clock=clock,
+        bus=bus,
+        settings=settings.automations,
+    )
     return Context(
+        automations=automation_controller,
         webhooks=hooks,
         sensors=sensor_controller,
         settings=settings,
@@ -147,6 +160,7 @@ async def run_operator(
         asyncio.create_task(context.schedules.ticker.run(), name="jobwire-ticker"),
         asyncio.create_task(context.webhooks.run_flusher(), name="jobwire-webhook-counters"),
         asyncio.create_task(context.sensors.ticker.run(), name="jobwire-sensor-polls"),
+        asyncio.create_task(context.automations.ticker.run(), name="jobwire-automation-deadlines"),
     ]
     scope = "cluster-wide" if settings.watch.clusterwide else f"namespaces {', '.join(settings.watch.namespaces)}"
     log.info(
@@ -174,6 +188,7 @@ async def run_operator(
                 await task
         await context.webhooks.flush_counters()
         await context.sensors.close()
+        await context.automations.close()
         await context.recorder.drain()
         await probes.stop()
         await api.close()

@@ -136,10 +136,19 @@ class Pipeline:
         listing = await self._kube.get(jobs_path(ref.namespace), {"labelSelector": selector})
         return [j for j in listing.get("items", []) if _owned_by(j, ref)]
 
-    async def dispatch(self, target: Target, event: Event, *, scheduled_time: datetime | None = None) -> DispatchResult:
+    async def publish(self, producer: ProducerRef, event: Event) -> None:
+        """Count an event and tell the bus (Automations); `dispatch` does it for events that run Jobs."""
+        self._metrics.events.labels(producer.kind, event.type).inc()
+        await self._bus.publish(event, producer)
+
+    async def dispatch(
+        self, target: Target, event: Event, *, scheduled_time: datetime | None = None, publish: bool = True
+    ) -> DispatchResult:
+        """`publish=False`: the caller has told the bus already (an Automation publishes its firing once, however
+        many Jobs it runs)."""
         kind = target.ref.kind
-        self._metrics.events.labels(kind, event.type).inc()
-        await self._bus.publish(event, target.ref)
+        if publish:
+            await self.publish(target.ref, event)
         run = target.run
         if run.suspended:
             return await self._skip(target, event, "Suspended", f"{kind} is suspended")

@@ -97,7 +97,7 @@ class Tracker:
         annotations = meta.get("annotations") or {}
         event_id = annotations.get("jobwire.io/event-id", "")
         owner_uid = next((o.get("uid", "") for o in meta.get("ownerReferences") or [] if o.get("kind") == kind), "")
-        ref = ProducerRef(kind=kind or "", namespace=namespace, name=producer, uid=owner_uid)
+        ref = ProducerRef(kind=kind or "", namespace=namespace, name=producer, uid=owner_uid, labels=labels)
         result = job_result(job)
         if deleted:
             if result is None:

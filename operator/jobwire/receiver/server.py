@@ -182,6 +182,7 @@ class WebhookReceiver:
                 )
             nudged.append(spec.target.sensor)
         if entry.target is None:
+            await self._pipeline.publish(entry.ref, event)  # for Automations
             self._controller.count(entry, "accepted", event_id=event.id)
             return _reply(202, {"eventId": event.id, "jobs": [], "duplicate": False, "nudged": nudged})
         try:

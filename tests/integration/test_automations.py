@@ -1,0 +1,354 @@
+"""Automations on the real control plane: Jobs finishing on the fake node, a local HTTP sink for notifications,
+Webhooks for events the tests send, and the operator in-process on a clock the tests move."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+
+from jobwire.events.model import ProducerRef
+from jobwire.timing.clock import SteppedClock
+from tests.support.builders import job_template, schedule, secret
+from tests.support.inprocess import InProcessOperator, in_process_operator
+from tests.support.jsonserver import JsonServer, json_server
+from tests.support.kube import Cluster
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.cluster
+
+AUTOMATIONS = "automations.jobwire.io"
+SCHEDULES = "schedules.jobwire.io"
+HOURLY = "0 * * * *"
+
+
+@pytest.fixture
+def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
+    with in_process_operator(cluster.kubeconfig, namespace) as operator:
+        yield operator
+
+
+@pytest.fixture
+def sink() -> Iterator[JsonServer]:
+    with json_server() as server:
+        yield server
+
+
+def automation(name: str, namespace: str, trigger: dict[str, Any], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "jobwire.io/v1alpha1",
+        "kind": "Automation",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"trigger": trigger, "actions": actions},
+    }
+
+
+def notify(body: str | None = None) -> dict[str, Any]:
+    return {"notify": {"urlSecretRef": {"name": "sink", "key": "url"}, **({"body": body} if body else {})}}
+
+
+def events_hook(name: str, namespace: str, event_type: str) -> dict[str, Any]:
+    """A Webhook without Jobs: its requests are events for Automations."""
+    return {
+        "apiVersion": "jobwire.io/v1alpha1",
+        "kind": "Webhook",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"auth": {"type": "none"}, "eventType": event_type},
+    }
+
+
+def status(cluster: Cluster, resource: str, namespace: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = cluster.get(resource, name, namespace).get("status") or {}
+    return found
+
+
+def ready(cluster: Cluster, resource: str, namespace: str, name: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        current = status(cluster, resource, namespace, name)
+        conditions = {c["type"]: c for c in current.get("conditions") or []}
+        return current if conditions.get("Ready", {}).get("status") == "True" else None
+
+    return eventually(check, what=f"{resource} {name} Ready")
+
+
+def jobs_of(cluster: Cluster, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl(
+        "get", "jobs", "-n", namespace, "-l", f"jobwire.io/kind={kind},jobwire.io/name={name}", "-o", "json"
+    ).stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def run_now(cluster: Cluster, namespace: str, name: str, token: str) -> None:
+    cluster.kubectl("annotate", SCHEDULES, name, "-n", namespace, "--overwrite", f"jobwire.io/run-requested-at={token}")
+
+
+def send(op: InProcessOperator, cluster: Cluster, namespace: str, hook: str, data: Any, delivery: str) -> None:
+    path = ready(cluster, "webhooks.jobwire.io", namespace, hook)["url"]
+    response = httpx.post(
+        f"http://127.0.0.1:{op.webhook_port}{path}", json=data, headers={"Idempotency-Key": delivery}, timeout=30
+    )
+    assert response.status_code in (200, 202), response.text
+
+
+def firings(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = status(cluster, AUTOMATIONS, namespace, name).get("recentFirings") or []
+    return found
+
+
+def finished_firings(cluster: Cluster, namespace: str, name: str, count: int) -> list[dict[str, Any]]:
+    def check() -> list[dict[str, Any]] | None:
+        found = firings(cluster, namespace, name)
+        return found if len(found) >= count and all(f.get("outcomes") for f in found) else None
+
+    return eventually(check, what=f"{count} finished firing(s) of {name}")
+
+
+def job_event(job: dict[str, Any]) -> dict[str, Any]:
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    loaded: dict[str, Any] = json.loads(env["JOBWIRE_EVENT"])
+    return loaded
+
+
+def test_job_b_runs_after_job_a_succeeds(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
+    a_source = ProducerRef("Schedule", namespace, "a", "").source
+    assert (
+        cluster.apply(
+            schedule("a", namespace, cron=HOURLY),
+            automation(
+                "after-a",
+                namespace,
+                {"match": {"type": ["jobwire.job.succeeded"], "source": [a_source]}},
+                [{"runJob": {"jobTemplate": job_template()}}],
+            ),
+        ).returncode
+        == 0
+    )
+    ready(cluster, SCHEDULES, namespace, "a")
+    ready(cluster, AUTOMATIONS, namespace, "after-a")
+    run_now(cluster, namespace, "a", "go")
+    b_jobs = eventually(lambda: jobs_of(cluster, namespace, "Automation", "after-a") or None, what="Job B")
+    a_job = jobs_of(cluster, namespace, "Schedule", "a")[0]
+    event = job_event(b_jobs[0])
+    assert event["type"] == "jobwire.automation.triggered"
+    assert [e["subject"] for e in event["data"]["events"]] == [a_job["metadata"]["name"]]
+    assert event["data"]["events"][0]["type"] == "jobwire.job.succeeded"
+    (firing,) = finished_firings(cluster, namespace, "after-a", 1)
+    assert firing["outcomes"][0]["result"] == "Succeeded"
+    current = status(cluster, AUTOMATIONS, namespace, "after-a")
+    assert current["triggerCount"] == 1
+    # B's own run is recorded like any producer's, and B finishing does not trigger after-a again (not from a).
+    eventually(
+        lambda: (status(cluster, AUTOMATIONS, namespace, "after-a").get("lastRun") or {}).get("result") == "Succeeded",
+        what="B's run recorded",
+    )
+    assert len(jobs_of(cluster, namespace, "Automation", "after-a")) == 1
+
+
+def test_a_failing_job_of_app_x_notifies(
+    cluster: Cluster, namespace: str, op: InProcessOperator, sink: JsonServer
+) -> None:
+    def labelled(name: str, app: str) -> dict[str, Any]:
+        body = schedule(name, namespace, cron=HOURLY, outcome="fail")
+        body["spec"]["jobTemplate"]["metadata"] = {"labels": {"app": app}}
+        return body
+
+    assert (
+        cluster.apply(
+            secret("sink", namespace, url=f"{sink.url}/alerts"),
+            labelled("x-nightly", "x"),
+            labelled("y-nightly", "y"),
+            automation(
+                "x-failures",
+                namespace,
+                {"match": {"type": ["jobwire.job.failed"], "labels": {"app": "x"}}},
+                [notify("{'text': 'failed: ' + events[0].data.job, 'app': events[0].data.labels.app}")],
+            ),
+        ).returncode
+        == 0
+    )
+    for name in ("x-nightly", "y-nightly", "x-failures"):
+        ready(cluster, SCHEDULES if name.endswith("nightly") else AUTOMATIONS, namespace, name)
+    run_now(cluster, namespace, "y-nightly", "1")
+    eventually(
+        lambda: (status(cluster, SCHEDULES, namespace, "y-nightly").get("lastRun") or {}).get("result") == "Failed",
+        what="y's Job failed",
+    )
+    run_now(cluster, namespace, "x-nightly", "1")
+    (firing,) = finished_firings(cluster, namespace, "x-failures", 1)
+    x_job = jobs_of(cluster, namespace, "Schedule", "x-nightly")[0]["metadata"]["name"]
+    assert sink.received == [{"text": f"failed: {x_job}", "app": "x"}]
+    assert firing["outcomes"][0]["result"] == "Succeeded"
+    assert "200" in firing["outcomes"][0]["message"]
+
+
+def test_three_failures_within_a_minute_suspend_the_schedule(
+    cluster: Cluster, namespace: str, op: InProcessOperator
+) -> None:
+    source = ProducerRef("Schedule", namespace, "flaky", "").source
+    assert (
+        cluster.apply(
+            schedule("flaky", namespace, cron=HOURLY, outcome="fail"),
+            automation(
+                "breaker",
+                namespace,
+                {"match": {"type": ["jobwire.job.failed"], "source": [source]}, "threshold": 3, "within": "1m"},
+                [{"suspend": {"kind": "Schedule", "name": "flaky"}}],
+            ),
+        ).returncode
+        == 0
+    )
+    ready(cluster, SCHEDULES, namespace, "flaky")
+    ready(cluster, AUTOMATIONS, namespace, "breaker")
+
+    def failed() -> int:
+        return int((status(cluster, SCHEDULES, namespace, "flaky").get("totals") or {}).get("failed") or 0)
+
+    for count in (1, 2):
+        run_now(cluster, namespace, "flaky", str(count))
+        eventually(partial(lambda n: failed() == n, count), what=f"failure {count}")
+    # Two failures: counted (the checkpoint shows them), nothing fired.
+    eventually(
+        lambda: (
+            len(
+                ((status(cluster, AUTOMATIONS, namespace, "breaker").get("checkpoint") or {}).get("keys") or {})
+                .get("", {})
+                .get("seen", [])
+            )
+            == 2
+        ),
+        what="two failures in the window",
+    )
+    assert cluster.get(SCHEDULES, "flaky", namespace)["spec"].get("suspend") is not True
+    run_now(cluster, namespace, "flaky", "3")
+    eventually(lambda: cluster.get(SCHEDULES, "flaky", namespace)["spec"].get("suspend") is True, what="suspended")
+    (firing,) = finished_firings(cluster, namespace, "breaker", 1)
+    assert firing["outcomes"][0]["message"] == "suspended Schedule flaky"
+    assert len(firing["eventIds"]) == 3
+
+
+def test_absence_fires_once_and_again_only_after_re_arming(
+    cluster: Cluster, namespace: str, op: InProcessOperator, sink: JsonServer
+) -> None:
+    assert (
+        cluster.apply(
+            secret("sink", namespace, url=sink.url),
+            events_hook("loader", namespace, "data.loaded"),
+            automation(
+                "no-data",
+                namespace,
+                {"match": {"type": ["data.loaded"]}, "posture": "Proactive", "within": "30s"},
+                [notify("{'reason': firing.reason, 'deadline': firing.deadline}")],
+            ),
+        ).returncode
+        == 0
+    )
+    ready(cluster, AUTOMATIONS, namespace, "no-data")
+    ready(cluster, "webhooks.jobwire.io", namespace, "loader")
+    op.clock.advance(timedelta(seconds=31))
+    finished_firings(cluster, namespace, "no-data", 1)
+    assert [b["reason"] for b in sink.received] == ["Absence"]
+    op.clock.advance(timedelta(minutes=5))  # still nothing arrived: fired already, stays quiet
+    send(op, cluster, namespace, "loader", {"rows": 10}, "load-1")  # re-arms
+    eventually(
+        lambda: (
+            ((status(cluster, AUTOMATIONS, namespace, "no-data").get("checkpoint") or {}).get("keys") or {})
+            .get("", {})
+            .get("armedAt")
+        ),
+        what="re-armed",
+    )
+    op.clock.advance(timedelta(seconds=31))
+    finished_firings(cluster, namespace, "no-data", 2)
+    assert [b["reason"] for b in sink.received] == ["Absence", "Absence"]
+    assert sink.received[0]["deadline"] != sink.received[1]["deadline"]
+
+
+def test_for_each_keys_have_their_own_windows(
+    cluster: Cluster, namespace: str, op: InProcessOperator, sink: JsonServer
+) -> None:
+    assert (
+        cluster.apply(
+            secret("sink", namespace, url=sink.url),
+            events_hook("orders", namespace, "order.failed"),
+            automation(
+                "per-region",
+                namespace,
+                {"match": {"type": ["order.failed"]}, "threshold": 2, "forEach": ["event.data.region"]},
+                [notify("{'key': firing.key, 'n': size(events)}")],
+            ),
+        ).returncode
+        == 0
+    )
+    ready(cluster, AUTOMATIONS, namespace, "per-region")
+    for i, region in enumerate(["eu", "us", "eu"]):
+        send(op, cluster, namespace, "orders", {"region": region}, f"o-{i}")
+    finished_firings(cluster, namespace, "per-region", 1)
+    assert sink.received == [{"key": "eu", "n": 2}]
+    send(op, cluster, namespace, "orders", {"region": "us"}, "o-3")
+    finished_firings(cluster, namespace, "per-region", 2)
+    assert sink.received == [{"key": "eu", "n": 2}, {"key": "us", "n": 2}]
+
+
+def test_a_restart_mid_window_neither_loses_nor_repeats(cluster: Cluster, namespace: str, sink: JsonServer) -> None:
+    clock = SteppedClock()
+    assert (
+        cluster.apply(
+            secret("sink", namespace, url=sink.url),
+            events_hook("feed", namespace, "feed.item"),
+            automation(
+                "every-three",
+                namespace,
+                {"match": {"type": ["feed.item"]}, "threshold": 3, "within": "10m"},
+                [notify("{'ids': firing.eventIds}")],
+            ),
+        ).returncode
+        == 0
+    )
+
+    def seen() -> int:
+        checkpoint = status(cluster, AUTOMATIONS, namespace, "every-three").get("checkpoint") or {}
+        return len((checkpoint.get("keys") or {}).get("", {}).get("seen", []))
+
+    with in_process_operator(cluster.kubeconfig, namespace, clock) as first:
+        ready(cluster, AUTOMATIONS, namespace, "every-three")
+        send(first, cluster, namespace, "feed", {"n": 1}, "item-1")
+        send(first, cluster, namespace, "feed", {"n": 2}, "item-2")
+        eventually(lambda: seen() == 2, what="two items checkpointed")
+    with in_process_operator(cluster.kubeconfig, namespace, clock) as second:
+        # The same delivery again (a sender's retry) counts once; the third new item fires.
+        send(second, cluster, namespace, "feed", {"n": 2}, "item-2")
+        send(second, cluster, namespace, "feed", {"n": 3}, "item-3")
+        (firing,) = finished_firings(cluster, namespace, "every-three", 1)
+        assert len(sink.received) == 1
+        assert len(sink.received[0]["ids"]) == 3
+        assert firing["eventIds"] == sink.received[0]["ids"]
+    with in_process_operator(cluster.kubeconfig, namespace, clock) as third:
+        for n in (4, 5, 6):
+            send(third, cluster, namespace, "feed", {"n": n}, f"item-{n}")
+        finished_firings(cluster, namespace, "every-three", 2)
+    assert len(sink.received) == 2
+    assert set(sink.received[0]["ids"]).isdisjoint(sink.received[1]["ids"])
+    assert status(cluster, AUTOMATIONS, namespace, "every-three")["triggerCount"] == 2
+
+
+def test_a_bad_spec_is_told_in_ready(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
+    assert (
+        cluster.apply(
+            automation("broken", namespace, {"match": {"type": ["t"]}, "filter": "event.("}, [{"emit": {"type": "x"}}])
+        ).returncode
+        == 0
+    )
+
+    def condition() -> dict[str, Any] | None:
+        conditions = status(cluster, AUTOMATIONS, namespace, "broken").get("conditions") or []
+        return next((c for c in conditions if c["type"] == "Ready" and c["status"] == "False"), None)
+
+    found = eventually(condition, what="Ready=False")
+    assert found["reason"] == "InvalidSpec"
+    assert "spec.trigger.filter" in found["message"]
