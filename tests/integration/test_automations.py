@@ -7,11 +7,13 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from jobwire.cli.main import main
 from jobwire.events.model import ProducerRef
 from jobwire.timing.clock import SteppedClock
 from tests.support.builders import job_template, schedule, secret
@@ -352,3 +354,70 @@ def test_a_bad_spec_is_told_in_ready(cluster: Cluster, namespace: str, op: InPro
     found = eventually(condition, what="Ready=False")
     assert found["reason"] == "InvalidSpec"
     assert "spec.trigger.filter" in found["message"]
+
+
+def dry_run(cluster: Cluster, namespace: str, name: str, event: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    flags = ["-n", namespace, "--kubeconfig", str(cluster.kubeconfig), "--event", str(event), "-o", "json"]
+    code = main(["automation", "test", name, *flags])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)
+
+
+def test_the_dry_run_says_what_the_real_run_does(
+    cluster: Cluster,
+    namespace: str,
+    op: InProcessOperator,
+    sink: JsonServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        cluster.apply(
+            secret("sink", namespace, url=sink.url),
+            events_hook("shop", namespace, "order.failed"),
+            automation(
+                "orders",
+                namespace,
+                {"match": {"type": ["order.failed"]}, "forEach": ["event.data.region"]},
+                [
+                    {"runJob": {"jobTemplate": job_template()}},
+                    notify("{'text': 'order failed in ' + firing.key, 'ids': firing.eventIds}"),
+                ],
+            ),
+        ).returncode
+        == 0
+    )
+    ready(cluster, AUTOMATIONS, namespace, "orders")
+    cloud_event = {
+        "specversion": "1.0",
+        "id": "order-17",
+        "source": "/shop/checkout",
+        "type": "order.failed",
+        "time": "2026-11-22T09:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {"region": "eu"},
+    }
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**cloud_event, "type": "order.paid"}))
+    missed = dry_run(cluster, namespace, "orders", other, capsys)
+    assert (missed["fires"], missed["counted"], missed["outcome"]) == (False, False, "NoMatch")
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(cloud_event))
+    report = dry_run(cluster, namespace, "orders", event_file, capsys)
+    assert (report["fires"], report["key"]) == (True, "eu")
+    job_action, notify_action = report["actions"]
+    assert notify_action["body"] == {"text": "order failed in eu", "ids": ["order-17"]}
+
+    path = ready(cluster, "webhooks.jobwire.io", namespace, "shop")["url"]
+    response = httpx.post(
+        f"http://127.0.0.1:{op.webhook_port}{path}",
+        content=json.dumps(cloud_event),
+        headers={"Content-Type": "application/cloudevents+json"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    (firing,) = finished_firings(cluster, namespace, "orders", 1)
+    assert firing["id"] == report["firing"]["id"]
+    assert [j["metadata"]["name"] for j in jobs_of(cluster, namespace, "Automation", "orders")] == [job_action["job"]]
+    assert sink.received == [notify_action["body"]]

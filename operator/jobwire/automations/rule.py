@@ -11,15 +11,16 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from jobwire.api.automation import AutomationSpec, Posture
 from jobwire.automations.matching import EventFacts, Matcher
-from jobwire.automations.trigger import TriggerRule
+from jobwire.automations.trigger import Fire, Observed, TriggerRule, TriggerState
 from jobwire.cel import CelError, check, evaluate, json_ready
 from jobwire.events.model import Event, ProducerRef
 from jobwire.schedules import parse_duration
 
-__all__ = ["KEY_LIMIT", "Rule"]
+__all__ = ["KEY_LIMIT", "Decision", "Rule", "consider"]
 
 KEY_LIMIT = 200
 """Characters of a forEach key kept as they are; a longer key is shortened and ends with a digest of the rest."""
@@ -107,3 +108,30 @@ def _expressions(spec: AutomationSpec) -> list[tuple[str, str]]:
                 if value:
                     found.append((f"actions[{i}].emit.{field}", value))
     return found
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one event did to a trigger: not counted (and why), counted, or fired."""
+
+    admitted: bool
+    reason: str
+    """NoMatch, OwnEvent, Filtered, FilterError, ForEachError; or the trigger's Observed outcome."""
+    message: str = ""
+    key: str = ""
+    fire: Fire | None = None
+
+
+def consider(rule: Rule, state: TriggerState, event: Event, labels: Mapping[str, str], now: datetime) -> Decision:
+    """Apply `event` to `state` (which it changes): the one path the operator and the dry run both take."""
+    admitted, why = rule.admits(event, labels)
+    if not admitted:
+        reason, _, message = why.partition(": ")
+        return Decision(False, reason, message)
+    try:
+        key = rule.key_of(event)
+    except CelError as exc:
+        return Decision(False, "ForEachError", str(exc))
+    observed, fire = state.observe(key, event.id, event.to_dict(), now)
+    message = f"key {key!r} fired less than cooldown ago" if observed is Observed.COOLING_DOWN else ""
+    return Decision(True, observed, message, key, fire)

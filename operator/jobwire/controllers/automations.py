@@ -31,9 +31,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from jobwire.api.automation import Action, AutomationSpec, NotifyFormat, Posture, RunJobAction, TargetRef
 from jobwire.automations.firing import Firing, Planned, plan
 from jobwire.automations.matching import MatchIndex
-from jobwire.automations.rule import Rule
+from jobwire.automations.rule import Rule, consider
 from jobwire.automations.trigger import Fire, Observed, TriggerState
-from jobwire.cel import CelError
 from jobwire.events.bus import EventBus
 from jobwire.events.model import AUTOMATION_ACTION_FAILED, JOB_FAILED, JOB_STARTED, JOB_SUCCEEDED, Event, ProducerRef
 from jobwire.jobs.history import record_skipped
@@ -215,25 +214,16 @@ class AutomationController:
                 self.consider(loaded, event, labels, now)
 
     def consider(self, loaded: Loaded, event: Event, labels: Mapping[str, str], now: datetime) -> None:
-        rule = loaded.rule
-        admitted, why = rule.admits(event, labels)
-        if not admitted:
-            if why.startswith("FilterError"):
-                self._skipped(loaded, event.id, "FilterError", why.removeprefix("FilterError: "), now)
-            return
-        try:
-            key = rule.key_of(event)
-        except CelError as exc:
-            self._skipped(loaded, event.id, "ForEachError", str(exc), now)
-            return
         evicted = loaded.state.evicted
-        observed, fire = loaded.state.observe(key, event.id, event.to_dict(), now)
+        decision = consider(loaded.rule, loaded.state, event, labels, now)
         if loaded.state.evicted > evicted:
             self._metrics.automation_keys_evicted.inc(loaded.state.evicted - evicted)
-        if observed is Observed.COOLING_DOWN:
-            self._skipped(loaded, event.id, "CoolingDown", f"key {key!r} fired less than cooldown ago", now)
-        if fire is not None:
-            self._fire(loaded, fire)
+        if decision.reason in ("FilterError", "ForEachError", Observed.COOLING_DOWN):
+            self._skipped(loaded, event.id, decision.reason, decision.message, now)
+        if not decision.admitted:
+            return
+        if decision.fire is not None:
+            self._fire(loaded, decision.fire)
         else:
             self._checkpoint(loaded)
         self._arm(loaded)
