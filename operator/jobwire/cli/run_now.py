@@ -1,71 +1,198 @@
-"""`jobwire run KIND/NAME`: ask the operator for one run now, and show what it did."""
+"""`jobwire run KIND/NAME`: ask the operator for one run now, say what it did, and (--wait) how the Job ended.
+
+The request is the annotation `jobwire.io/run-requested-at` with a new value; the operator echoes the value it acted
+on in `status.runRequestedAt`. For a Schedule the run's event id (and so its Job's name) follows from the value, so
+the command knows exactly which Job, skip or queue entry is its own; for a Sensor it is the first poll at or after
+the request. The result goes to stdout; what the command waits for goes to stderr.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from jobwire.api.kinds import KINDS
-from jobwire.kube.api import Kube, jobwire_path
-from jobwire.kube.client import make_api_client
-from jobwire.kube.errors import KubeError, NotFound
+from jobwire.api.kinds import SCHEDULE, SENSOR, Kind
+from jobwire.cli.common import CliError, Session, connect, get_target, parse_target, progress, run_async
+from jobwire.cli.output import parse_time
+from jobwire.events.model import ProducerRef, manual_run_id
+from jobwire.jobs.history import job_result
+from jobwire.jobs.naming import job_name
+from jobwire.jobs.render import KIND_LABEL, NAME_LABEL
+from jobwire.kube.api import JSON, jobs_path, jobwire_path
+from jobwire.kube.errors import NotFound
 
-__all__ = ["run_now"]
+__all__ = ["ANNOTATION", "DEFAULT_TIMEOUT", "DEFAULT_WAIT_TIMEOUT", "run"]
 
 ANNOTATION = "jobwire.io/run-requested-at"
-RUNNABLE = {"schedule", "sensor"}
+DEFAULT_TIMEOUT = 30.0
+"""Seconds to wait for the operator to act on the request."""
+DEFAULT_WAIT_TIMEOUT = 3600.0
+"""With --wait: seconds to wait, in all, for the Jobs to finish too."""
+POLL_SECONDS = 0.5
+NOTE_EVERY = 10.0
+"""While waiting, say so again this often."""
+
+T = TypeVar("T")
 
 
-async def _request(kind: str, name: str, namespace: str, wait: float) -> int:
-    info = next(k for k in KINDS if k.singular == kind)
-    value = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    api = await make_api_client()
-    kube = Kube(api)
+class _Clock:
+    """The command's deadline, and a reminder on stderr of what it still waits for."""
+
+    def __init__(self, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._start = self._loop.time()
+        self._deadline = self._start + timeout
+        self.timeout = timeout
+
+    async def until(self, what: str, check: Callable[[], Awaitable[T | None]]) -> T:
+        noted = self._loop.time()
+        progress(f"waiting for {what} (up to {max(0.0, self._deadline - noted):.0f}s)")
+        while True:
+            result = await check()
+            if result is not None:
+                return result
+            now = self._loop.time()
+            if now >= self._deadline:
+                raise CliError(f"gave up after {self.timeout:.0f}s waiting for {what} (--timeout to wait longer)")
+            if now - noted >= NOTE_EVERY:
+                progress(f"still waiting for {what} ({now - self._start:.0f}s)")
+                noted = now
+            await asyncio.sleep(min(POLL_SECONDS, self._deadline - now))
+
+
+async def _status(session: Session, kind: Kind, name: str) -> JSON:
+    body = await session.kube.get(jobwire_path(kind.plural, session.namespace, name))
+    return dict(body.get("status") or {})
+
+
+async def _job(session: Session, name: str) -> JSON | None:
     try:
-        await kube.merge_patch(
-            jobwire_path(info.plural, namespace, name), {"metadata": {"annotations": {ANNOTATION: value}}}
-        )
-        print(f"{kind}/{name}: run requested ({ANNOTATION}={value}); waiting for the operator", end="", flush=True)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while loop.time() < deadline:
-            status = (await kube.get(jobwire_path(info.plural, namespace, name))).get("status") or {}
-            if kind == "sensor" and status.get("runRequestedAt") == value:
-                poll = status.get("lastPoll") or {}
-                if poll.get("time", "") >= value[:19]:
-                    print(
-                        f"\npolled: {poll.get('outcome')}, {poll.get('items', 0)} new item(s)"
-                        + (f" ({poll['reason']})" if poll.get("reason") else "")
-                    )
-                    return 0 if poll.get("outcome") != "Failed" else 1
-            elif status.get("runRequestedAt") == value:
-                last = status.get("lastRun") or {}
-                skip = status.get("lastSkip") or {}
-                print()
-                if skip.get("eventId", "").startswith("run-") and skip.get("time", "") >= value[:19]:
-                    print(f"skipped: {skip.get('reason')}: {skip.get('message')}")
-                    return 1
-                print(f"job/{last.get('job', '?')} created")
-                return 0
-            print(".", end="", flush=True)
-            await asyncio.sleep(0.5)
-        print(f"\njobwire: the operator has not acted within {wait:.0f}s (is it running?)", file=sys.stderr)
-        return 1
+        return await session.kube.get(jobs_path(session.namespace, name))
     except NotFound:
-        print(f"jobwire: {kind}/{name} not found in namespace {namespace}", file=sys.stderr)
-        return 1
-    except KubeError as exc:
-        print(f"jobwire: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await api.close()
+        return None
 
 
-def run_now(target: str, namespace: str, wait: float = 30.0) -> int:
-    kind, _, name = target.partition("/")
-    kind = kind.lower().removesuffix("s").removesuffix(".jobwire.io")
-    if kind not in RUNNABLE or not name:
-        print(f"jobwire: run takes schedule/NAME or sensor/NAME, not {target!r}", file=sys.stderr)
-        return 2
-    return asyncio.run(_request(kind, name, namespace, wait))
+async def _schedule_run(session: Session, body: JSON, value: str, clock: _Clock) -> list[str]:
+    """The Job the Schedule made for this request; a CliError when it skipped the run."""
+    meta = body["metadata"]
+    event_id = manual_run_id(value)
+    name = job_name(ProducerRef(SCHEDULE.kind, session.namespace, meta["name"], meta.get("uid", "")), event_id)
+    announced_queue = False
+
+    async def outcome() -> str | None:
+        nonlocal announced_queue
+        status = await _status(session, SCHEDULE, meta["name"])
+        if status.get("runRequestedAt") != value:
+            return None
+        skip = status.get("lastSkip") or {}
+        if skip.get("eventId") == event_id:
+            raise CliError(f"the run was skipped: {skip.get('reason')}: {skip.get('message')}")
+        if await _job(session, name) is not None:
+            return name
+        if any(q.get("id") == event_id for q in status.get("queue") or []) and not announced_queue:
+            print(f"queued: event {event_id} waits for a free slot (concurrencyPolicy Queue)", flush=True)
+            announced_queue = True
+        return None
+
+    created = await clock.until(f"the operator to run schedule/{meta['name']} (event {event_id})", outcome)
+    print(f"job/{created} created", flush=True)
+    return [created]
+
+
+async def _sensor_poll(session: Session, body: JSON, value: str, clock: _Clock, wait: bool) -> list[str]:
+    """The Jobs of the first poll at or after the request (when waiting for them); a CliError when it failed."""
+    name = body["metadata"]["name"]
+    asked = (parse_time(value) or datetime.now(UTC)).replace(microsecond=0)
+
+    async def polled() -> JSON | None:
+        status = await _status(session, SENSOR, name)
+        poll = status.get("lastPoll") or {}
+        at = parse_time(poll.get("time"))
+        return poll if status.get("runRequestedAt") == value and at is not None and at >= asked else None
+
+    poll = await clock.until(f"the operator to poll sensor/{name}", polled)
+    items = poll.get("items", 0)
+    reason = f" ({poll['reason']})" if poll.get("reason") else ""
+    print(f"polled: {poll.get('outcome')}, {items} new item(s){reason}", flush=True)
+    if poll.get("outcome") == "Failed":
+        raise CliError(f"the poll failed{reason}")
+    if not wait or poll.get("outcome") != "Fired":
+        return []
+    selector = f"{KIND_LABEL}={SENSOR.kind},{NAME_LABEL}={name}"
+    since = (parse_time(poll.get("time")) or asked).replace(microsecond=0)
+
+    async def jobs() -> list[str] | None:
+        listed = await session.kube.get(jobs_path(session.namespace), {"labelSelector": selector})
+        names = [
+            job["metadata"]["name"]
+            for job in listed.get("items") or []
+            if (created := parse_time(job["metadata"].get("creationTimestamp"))) is not None and created >= since
+        ]
+        return sorted(names) or None
+
+    found = await clock.until(f"the Jobs of sensor/{name}'s poll", jobs)
+    for job in found:
+        print(f"job/{job} created", flush=True)
+    return found
+
+
+async def _finished(session: Session, names: list[str], clock: _Clock) -> int:
+    results: dict[str, str] = {}
+
+    async def done() -> dict[str, str] | None:
+        for each in names:
+            if each in results:
+                continue
+            job = await _job(session, each)
+            if job is None:
+                results[each] = "Deleted"
+            elif (result := job_result(job)) is not None:
+                results[each] = result.value
+        return results if len(results) == len(names) else None
+
+    what = f"job/{names[0]} to finish" if len(names) == 1 else f"{len(names)} Jobs to finish"
+    await clock.until(what, done)
+    for each in names:
+        print(f"job/{each} {results[each]}", flush=True)
+    return 0 if all(result == "Succeeded" for result in results.values()) else 1
+
+
+async def _run_now(args: argparse.Namespace) -> int:
+    kind, name = parse_target(args.target, (SCHEDULE, SENSOR))
+    timeout = args.timeout if args.timeout is not None else DEFAULT_WAIT_TIMEOUT if args.wait else DEFAULT_TIMEOUT
+    if timeout <= 0:
+        raise CliError("--timeout must be positive", code=2)
+    async with connect(args) as session:
+        body = await get_target(session, kind, name)
+        value = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        patch: dict[str, Any] = {"metadata": {"annotations": {ANNOTATION: value}}}
+        await session.kube.merge_patch(jobwire_path(kind.plural, session.namespace, name), patch)
+        progress(f"{kind.singular}/{name}: run requested ({ANNOTATION}={value})")
+        clock = _Clock(timeout)
+        if kind is SCHEDULE:
+            jobs = await _schedule_run(session, body, value, clock)
+        else:
+            jobs = await _sensor_poll(session, body, value, clock, args.wait)
+        if args.wait and jobs:
+            return await _finished(session, jobs, clock)
+        return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `run KIND/NAME` (the `run` command's parser holds the operator's flags too)."""
+    parser.add_argument(
+        "--wait", action="store_true", help="run KIND/NAME: also wait for the Jobs to finish; exit 1 if one failed"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help=f"run KIND/NAME: seconds to wait in all (default {DEFAULT_TIMEOUT:.0f}, "
+        f"with --wait {DEFAULT_WAIT_TIMEOUT:.0f})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_async(_run_now(args))

@@ -1,7 +1,8 @@
 """Does a request come from its sender? HMAC signatures (generic, GitHub, Stripe, Slack) and bearer tokens.
 
 Pure: the caller passes the headers, the raw body, the secrets and the time; nothing here reads a clock, a Secret
-or a socket. `verify` returns on success and raises `AuthFailure` otherwise.
+or a socket. `verify` returns on success and raises `AuthFailure` otherwise. `sign` is its counterpart for
+senders (`jobwire send`, tests): the headers that make `verify` accept a body, built from the same schemes.
 
 Schemes
 - generic: `header` (default `X-Signature`) holds `prefix` + the HMAC of the raw body with `algorithm`
@@ -52,6 +53,7 @@ __all__ = [
     "AuthFailure",
     "Secrets",
     "auth_header_names",
+    "sign",
     "verify",
 ]
 
@@ -131,6 +133,39 @@ def verify(
     )
 
 
+def sign(auth: WebhookAuth, secret: bytes, body: bytes, now: datetime) -> dict[str, str]:
+    """The headers a sender sets so that `verify` accepts `body`: the signature (or token) in the Webhook's scheme.
+
+    `secret` is the current secret's value; `now` (aware) is the timestamp of the timestamped presets. `type: none`
+    needs no header. The returned values carry the credential: the caller must never print or log them. A secret
+    that cannot be sent (empty, or a token a header cannot carry) is a ValueError whose message never quotes it.
+    """
+    if auth.type == AuthType.NONE:
+        return {}
+    if not isinstance(secret, bytes) or not secret:
+        raise ValueError("the secret must be non-empty bytes")
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if auth.type == AuthType.TOKEN:
+        if auth.token is None:
+            raise ValueError("auth type token needs the token block")
+        return _token_header(auth.token, secret)
+    if auth.hmac is None:
+        raise ValueError("auth type hmac needs the hmac block")
+    preset = HmacPreset(auth.hmac.preset)
+    if preset in (HmacPreset.STRIPE, HmacPreset.SLACK):
+        timestamp = str(int(now.timestamp()))
+        if preset == HmacPreset.STRIPE:
+            mac = _mac(secret, "sha256", _stripe_message(timestamp, body))
+            return {_STRIPE_HEADER: f"t={timestamp},v1={mac.hex()}"}
+        mac = _mac(secret, "sha256", _slack_message(timestamp, body))
+        return {_SLACK_SIGNATURE_HEADER: f"v0={mac.hex()}", _SLACK_TIMESTAMP_HEADER: timestamp}
+    scheme = _GITHUB if preset == HmacPreset.GITHUB else _generic_scheme(auth.hmac)
+    mac = _mac(secret, scheme.algorithm, body)
+    encoded = mac.hex() if scheme.encoding == "hex" else base64.b64encode(mac).decode("ascii")
+    return {scheme.header: scheme.prefix + encoded}
+
+
 def auth_header_names(auth: WebhookAuth) -> frozenset[str]:
     """Lower-case names of the headers that carry credentials: strip them before a filter or a log sees headers."""
     if auth.type == AuthType.TOKEN and auth.token is not None:
@@ -161,15 +196,17 @@ class _Request:
 # ---- body signatures: generic and github ------------------------------------------------------------------------
 
 
-def _verify_generic(request: _Request) -> None:
-    spec = request.spec
-    scheme = _BodyScheme(
+def _generic_scheme(spec: HmacAuth) -> _BodyScheme:
+    return _BodyScheme(
         header=spec.header or DEFAULT_GENERIC_HEADER,
         algorithm=spec.algorithm,
         encoding=spec.encoding,
         prefix=spec.prefix or "",
     )
-    _verify_body_signature(scheme, request)
+
+
+def _verify_generic(request: _Request) -> None:
+    _verify_body_signature(_generic_scheme(request.spec), request)
 
 
 def _verify_github(request: _Request) -> None:
@@ -211,8 +248,12 @@ def _verify_stripe(request: _Request) -> None:
     decoded = [bytes.fromhex(s) for s in signatures if _HEX.fullmatch(s) and len(s) == 2 * hashlib.sha256().digest_size]
     if not decoded:
         raise AuthFailure("MalformedSignature", f"header {_STRIPE_HEADER} has no hex v1 signature")
-    signed = timestamp.encode("ascii") + b"." + request.body
-    _check_timestamped(request, "stripe", _STRIPE_HEADER, timestamp, decoded, signed)
+    _check_timestamped(request, "stripe", _STRIPE_HEADER, timestamp, decoded, _stripe_message(timestamp, request.body))
+
+
+def _stripe_message(timestamp: str, body: bytes) -> bytes:
+    """What a Stripe signature signs: `<t>.<body>`."""
+    return timestamp.encode("ascii") + b"." + body
 
 
 def _stripe_fields(value: str) -> tuple[str, list[str]]:
@@ -241,8 +282,13 @@ def _verify_slack(request: _Request) -> None:
     if not signature.startswith("v0="):
         raise AuthFailure("MalformedSignature", f"header {_SLACK_SIGNATURE_HEADER} does not start with 'v0='")
     received = _decode_signature(signature[3:], "hex", "sha256", _SLACK_SIGNATURE_HEADER)
-    signed = b"v0:" + timestamp.encode("ascii") + b":" + request.body
+    signed = _slack_message(timestamp, request.body)
     _check_timestamped(request, "slack", _SLACK_SIGNATURE_HEADER, timestamp, [received], signed)
+
+
+def _slack_message(timestamp: str, body: bytes) -> bytes:
+    """What a Slack signature signs: `v0:<timestamp>:<body>`."""
+    return b"v0:" + timestamp.encode("ascii") + b":" + body
 
 
 def _check_timestamped(
@@ -293,6 +339,19 @@ def _verify_token(spec: TokenAuth, secrets: Secrets, headers: Mapping[str, str])
         raise AuthFailure("BadToken", f"header {spec.header} does not hold a valid token")
 
 
+def _token_header(spec: TokenAuth, secret: bytes) -> dict[str, str]:
+    # verify compares the secret without surrounding whitespace (a trailing newline from `echo`): send it so too.
+    try:
+        token = secret.strip().decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError("the token is not ASCII text, which a header cannot carry") from None
+    if not token or not all(" " <= c < "\x7f" for c in token):
+        raise ValueError("the token is empty or holds control characters, which a header cannot carry")
+    if spec.header.lower() == "authorization":
+        return {spec.header: f"Bearer {token}"}
+    return {spec.header: token}
+
+
 # ---- shared ------------------------------------------------------------------------------------------------------
 
 
@@ -303,8 +362,12 @@ def _required_header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _mac(secret: bytes, algorithm: str, message: bytes) -> bytes:
+    return hmac.new(secret, message, algorithm).digest()
+
+
 def _macs(secrets: Secrets, algorithm: str, message: bytes) -> list[bytes]:
-    return [hmac.new(secret, message, algorithm).digest() for secret in secrets.candidates()]
+    return [_mac(secret, algorithm, message) for secret in secrets.candidates()]
 
 
 def _any_equal(received: Sequence[bytes], expected: Sequence[bytes]) -> bool:
