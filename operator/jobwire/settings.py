@@ -47,8 +47,10 @@ class SensorSettings:
 @dataclass(frozen=True)
 class AutomationSettings:
     checkpoint_linger_seconds: float = 2.0
-    """The most time between an event changing a trigger's state and that state being in status: the most a crash
-    can lose of a window."""
+    """How long a changed trigger state waits before it is written, so one write carries every change since."""
+    checkpoint_writes_per_second: float = 50.0
+    """The most checkpoint writes a second over all Automations. A crash loses what changed since the last write:
+    at most `checkpoint_linger_seconds` plus (Automations changed) / this rate."""
     notify_backoff_seconds: float = 1.0
     """The first wait before a notification is retried; it doubles with each attempt (up to a minute)."""
     retry_seconds: float = 10.0

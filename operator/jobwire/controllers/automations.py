@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +58,7 @@ RECENT_FIRINGS = 20
 FIRED_IDS = 256
 """Ids of recent firings remembered (in the checkpoint): a firing derived again after a restart runs once."""
 EVENT_IDS_SHOWN = 20
+SKIPS_KEPT = 100
 JOB_EVENTS = (JOB_STARTED, JOB_SUCCEEDED, JOB_FAILED)
 PLURALS = {"Schedule": "schedules", "Sensor": "sensors", "Webhook": "webhooks", "Automation": "automations"}
 Key = tuple[str, str]
@@ -82,7 +84,8 @@ class Loaded:
     pending: OrderedDict[str, Firing] = field(default_factory=OrderedDict)
     """Firings written ahead and not finished."""
     fired_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    checkpoint_due: bool = False
+    skips: list[tuple[str, str, str, datetime]] = field(default_factory=list)
+    """Skips not yet in status: (event id, reason, message, time); the next checkpoint write carries them."""
 
     @property
     def key(self) -> Key:
@@ -114,6 +117,10 @@ class AutomationController:
         self._loaded: dict[Key, Loaded] = {}
         self._index: MatchIndex[Key] = MatchIndex()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dirty: OrderedDict[Key, float] = OrderedDict()
+        """Automations whose state changed since it was last written, oldest change first (monotonic seconds)."""
+        self._dirtied = asyncio.Event()
+        self._writers = asyncio.Semaphore(16)
         self._http: httpx.AsyncClient | None = None
         self.ticker: Ticker[Key] = Ticker(clock, self._deadline)
         bus.subscribe(self.on_event)
@@ -193,6 +200,13 @@ class AutomationController:
         await self._drop((namespace, name))
 
     async def close(self) -> None:
+        """Finish what runs and write every state not yet written: a clean stop loses nothing."""
+        dirty = [self._loaded[key] for key in self._dirty if key in self._loaded]
+        for loaded in dirty:
+            await self._writers.acquire()
+            task = asyncio.create_task(self._write_checkpoint(loaded))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._http is not None:
@@ -414,16 +428,58 @@ class AutomationController:
     # -- status -----------------------------------------------------------------------------------------------
 
     def _checkpoint(self, loaded: Loaded) -> None:
-        """Write the state at most every `checkpoint_linger` seconds: one write carries every change since."""
-        if loaded.checkpoint_due:
-            return
-        loaded.checkpoint_due = True
+        """Mark the state for writing: `run_checkpoints` writes it after `checkpoint_linger`, at a bounded rate."""
+        if loaded.key not in self._dirty:
+            self._dirty[loaded.key] = time.monotonic()
+            self._dirtied.set()
+
+    async def run_checkpoints(self) -> None:
+        """Write dirty Automations' state, oldest first, each at least `checkpoint_linger` after it changed (so one
+        write carries every change since) and no more than `checkpoint_writes_per_second` writes a second over all
+        of them — the API server's load stays bounded however many events arrive. Runs until cancelled."""
+        linger = self._settings.checkpoint_linger_seconds
+        pace = 1.0 / self._settings.checkpoint_writes_per_second
+        while True:
+            if not self._dirty:
+                self._dirtied.clear()
+                await self._dirtied.wait()
+                continue
+            key, since = next(iter(self._dirty.items()))
+            wait = since + linger - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            del self._dirty[key]
+            loaded = self._loaded.get(key)
+            if loaded is not None:
+                await self._writers.acquire()
+                task = asyncio.create_task(self._write_checkpoint(loaded))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            await asyncio.sleep(pace)
+
+    async def _write_checkpoint(self, loaded: Loaded) -> None:
+        ref = loaded.rule.ref
+        try:
+            await self._status.update(PLURAL, ref.namespace, ref.name, self._with_state(loaded))
+        except KubeError as exc:
+            log.warning("automation %s/%s: checkpoint not written: %s", ref.namespace, ref.name, exc)
+            self._checkpoint(loaded)  # try again later
+        finally:
+            self._writers.release()
+
+    def _with_state(self, loaded: Loaded) -> Callable[[JSON], JSON]:
+        """A status change adding the trigger state and the skips not yet written (every status write of an
+        Automation carries them). Taken now; the change itself is pure, as the writer may apply it again."""
+        self._dirty.pop(loaded.key, None)
+        skips, loaded.skips = loaded.skips, []
 
         def change(status: JSON) -> JSON:
-            loaded.checkpoint_due = False
+            for event_id, reason, message, at in skips:
+                status = record_skipped(status, event_id=event_id, reason=reason, message=message, time=at)
             return {**status, "checkpoint": self._checkpoint_json(loaded)}
 
-        self._background(loaded, change, linger=self._settings.checkpoint_linger_seconds)
+        return change
 
     def _checkpoint_json(self, loaded: Loaded) -> JSON:
         return {
@@ -442,58 +498,40 @@ class AutomationController:
             "outcomes": [],
         }
 
+        with_state = self._with_state(loaded)
+
         def change(status: JSON) -> JSON:
-            loaded.checkpoint_due = False
             recent = [f for f in status.get("recentFirings") or [] if f.get("id") != firing.id]
-            return {
-                **status,
-                "lastTriggeredTime": format_time(firing.at),
-                "triggerCount": int(status.get("triggerCount") or 0) + 1,
-                "recentFirings": [entry, *recent][:RECENT_FIRINGS],
-                "checkpoint": self._checkpoint_json(loaded),
-            }
+            return with_state(
+                {
+                    **status,
+                    "lastTriggeredTime": format_time(firing.at),
+                    "triggerCount": int(status.get("triggerCount") or 0) + 1,
+                    "recentFirings": [entry, *recent][:RECENT_FIRINGS],
+                }
+            )
 
         ref = loaded.rule.ref
         await self._status.update(PLURAL, ref.namespace, ref.name, change)
 
     async def _finish(self, loaded: Loaded, firing: Firing, outcomes: list[dict[str, Any]]) -> None:
+        with_state = self._with_state(loaded)
+
         def change(status: JSON) -> JSON:
-            loaded.checkpoint_due = False
             recent = [
                 {**f, "outcomes": outcomes} if f.get("id") == firing.id else f
                 for f in status.get("recentFirings") or []
             ]
-            return {
-                **status,
-                "lastOutcomes": outcomes,
-                "recentFirings": recent,
-                "checkpoint": self._checkpoint_json(loaded),
-            }
+            return with_state({**status, "lastOutcomes": outcomes, "recentFirings": recent})
 
         ref = loaded.rule.ref
         await self._status.update(PLURAL, ref.namespace, ref.name, change)
 
     def _skipped(self, loaded: Loaded, event_id: str, reason: str, message: str, now: datetime) -> None:
         self._metrics.runs_skipped.labels("Automation", reason).inc()
-        self._background(
-            loaded,
-            lambda s: record_skipped(s, event_id=event_id, reason=reason, message=message, time=now),
-            linger=self._settings.checkpoint_linger_seconds,
-        )
-
-    def _background(self, loaded: Loaded, change: Any, *, linger: float) -> None:
-        ref = loaded.rule.ref
-
-        async def write() -> None:
-            try:
-                await self._status.update(PLURAL, ref.namespace, ref.name, change, linger=linger)
-            except KubeError as exc:
-                loaded.checkpoint_due = False
-                log.warning("automation %s/%s: status write failed: %s", ref.namespace, ref.name, exc)
-
-        task = asyncio.create_task(write())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        loaded.skips.append((event_id, reason, message, now))
+        del loaded.skips[:-SKIPS_KEPT]
+        self._checkpoint(loaded)
 
     async def _ready(self, key: Key, generation: int, verdict: Verdict) -> None:
         now = self._clock.now()

@@ -161,6 +161,7 @@ async def run_operator(
         asyncio.create_task(context.webhooks.run_flusher(), name="jobwire-webhook-counters"),
         asyncio.create_task(context.sensors.ticker.run(), name="jobwire-sensor-polls"),
         asyncio.create_task(context.automations.ticker.run(), name="jobwire-automation-deadlines"),
+        asyncio.create_task(context.automations.run_checkpoints(), name="jobwire-automation-checkpoints"),
     ]
     scope = "cluster-wide" if settings.watch.clusterwide else f"namespaces {', '.join(settings.watch.namespaces)}"
     log.info(
