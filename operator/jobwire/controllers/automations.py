@@ -125,6 +125,18 @@ class AutomationController:
         self.ticker: Ticker[Key] = Ticker(clock, self._deadline)
         bus.subscribe(self.on_event)
 
+    def __len__(self) -> int:
+        """Automations loaded (valid, suspended or not)."""
+        return len(self._loaded)
+
+    def candidates(self, event: Event) -> list[Rule]:
+        """The triggers the index hands `event` to (the rest are never looked at)."""
+        keys = self._index.candidates(event.type, event.source)
+        return [self._loaded[k].rule for k in keys if k in self._loaded]
+
+    def rules(self) -> list[Rule]:
+        return [loaded.rule for loaded in self._loaded.values()]
+
     # -- from the handlers ---------------------------------------------------------------------------------------
 
     def is_stale(self, meta: Mapping[str, Any]) -> bool:

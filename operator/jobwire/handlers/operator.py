@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -141,10 +142,14 @@ async def run_operator(
     clock: Clock | None = None,
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
+    on_context: Callable[[Context], None] | None = None,
 ) -> None:
-    """Run until `stop` is set (or a signal stops Kopf)."""
+    """Run until `stop` is set (or a signal stops Kopf). `on_context` sees the parts once built (benchmarks feed
+    events straight to the bus with it)."""
     api = await make_api_client()
     context = build_context(settings, Kube(api), clock or SystemClock())
+    if on_context is not None:
+        on_context(context)
     ready = ready or asyncio.Event()
     probes = ProbeServer(context.metrics, ready.is_set)
     await probes.start(settings.http.host, settings.http.probe_port)
