@@ -421,3 +421,50 @@ def test_the_dry_run_says_what_the_real_run_does(
     assert firing["id"] == report["firing"]["id"]
     assert [j["metadata"]["name"] for j in jobs_of(cluster, namespace, "Automation", "orders")] == [job_action["job"]]
     assert sink.received == [notify_action["body"]]
+
+
+def test_a_failing_notification_is_retried_then_reported_as_an_event(
+    cluster: Cluster, namespace: str, op: InProcessOperator, sink: JsonServer
+) -> None:
+    sink.serve({}, status=503)
+    source = ProducerRef("Automation", namespace, "alert", "").source
+    assert (
+        cluster.apply(
+            secret("sink", namespace, url=sink.url),
+            events_hook("feed", namespace, "feed.item"),
+            automation(
+                "alert",
+                namespace,
+                {"match": {"type": ["feed.item"]}},
+                [{"notify": {"urlSecretRef": {"name": "sink", "key": "url"}, "retries": 2}}, {"emit": {"type": "x"}}],
+            ),
+            automation(
+                "on-failure",
+                namespace,
+                {"match": {"type": ["jobwire.automation.action.failed"], "source": [source]}},
+                [{"runJob": {"jobTemplate": job_template()}}],
+            ),
+        ).returncode
+        == 0
+    )
+    ready(cluster, AUTOMATIONS, namespace, "alert")
+    ready(cluster, AUTOMATIONS, namespace, "on-failure")
+    send(op, cluster, namespace, "feed", {"n": 1}, "item-1")
+    (firing,) = finished_firings(cluster, namespace, "alert", 1)
+    failed, emitted = firing["outcomes"]
+    assert (failed["result"], failed["message"]) == ("Failed", "the notification URL answered 503 after 3 attempt(s)")
+    assert emitted["result"] == "Succeeded"  # a failed action does not stop the next
+    assert sink.requests == 3
+    assert sink.received == []
+    # The failure is an event: another Automation reacts to it.
+    job = eventually(lambda: jobs_of(cluster, namespace, "Automation", "on-failure") or None, what="the reaction")
+    failure = job_event(job[0])["data"]["events"][0]
+    assert (failure["type"], failure["data"]["action"]) == ("jobwire.automation.action.failed", "0-notify")
+
+    def warnings() -> str | None:
+        found = cluster.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", "reason=ActionFailed", "-o", "json"
+        ).stdout
+        return found if "answered 503" in found else None
+
+    assert sink.url not in eventually(warnings, what="the ActionFailed Event")
