@@ -3,6 +3,7 @@ control characters to the terminal."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -132,3 +133,11 @@ def test_shorten_marks_what_it_cut() -> None:
 
 def test_json_keeps_order_and_text() -> None:
     assert dumps({"b": 1, "a": "ü"}) == '{\n  "b": 1,\n  "a": "ü"\n}'
+
+
+def test_json_escapes_every_control_character_and_stays_the_same_value() -> None:
+    value = {"eventId": "a\x1b[2Jb\x9bc\u202ed\n"}
+    text = dumps(value)
+    assert all(ch not in text for ch in "\x1b\x9b\u202e")
+    assert "\\u009b" in text
+    assert json.loads(text) == value

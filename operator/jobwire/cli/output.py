@@ -110,9 +110,14 @@ def when(value: Any, now: datetime) -> str:
     return f"{clean(value)} ({suffix})"
 
 
+_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+"""What json.dumps leaves raw (it escapes only C0 controls) but a terminal would act on: escaped as \\uXXXX."""
+
+
 def dumps(value: Any) -> str:
-    """JSON for `-o json`: indented, keys in the order given, non-ASCII kept."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """JSON for `-o json`: indented, keys in the order given, non-ASCII text kept but never a control character."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 COUNT_ORDER = ("received", "accepted", "duplicates", "filtered", "created", "succeeded", "failed", "skipped")

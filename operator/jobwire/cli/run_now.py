@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from jobwire.api.kinds import SCHEDULE, SENSOR, Kind
 from jobwire.cli.common import CliError, Session, connect, get_target, parse_target, progress, run_async
-from jobwire.cli.output import parse_time
+from jobwire.cli.output import clean, parse_time
 from jobwire.events.model import ProducerRef, manual_run_id
 from jobwire.jobs.history import job_result
 from jobwire.jobs.naming import job_name
@@ -75,8 +75,9 @@ async def _job(session: Session, name: str) -> JSON | None:
         return None
 
 
-async def _schedule_run(session: Session, body: JSON, value: str, clock: _Clock) -> list[str]:
-    """The Job the Schedule made for this request; a CliError when it skipped the run."""
+async def _schedule_run(session: Session, body: JSON, value: str, clock: _Clock, wait: bool) -> list[str]:
+    """The Job the Schedule made for this request (none yet when it waits in the queue, unless `wait`); a CliError
+    when it skipped the run."""
     meta = body["metadata"]
     event_id = manual_run_id(value)
     name = job_name(ProducerRef(SCHEDULE.kind, session.namespace, meta["name"], meta.get("uid", "")), event_id)
@@ -89,15 +90,19 @@ async def _schedule_run(session: Session, body: JSON, value: str, clock: _Clock)
             return None
         skip = status.get("lastSkip") or {}
         if skip.get("eventId") == event_id:
-            raise CliError(f"the run was skipped: {skip.get('reason')}: {skip.get('message')}")
+            raise CliError(f"the run was skipped: {clean(skip.get('reason'))}: {clean(skip.get('message'))}")
         if await _job(session, name) is not None:
             return name
         if any(q.get("id") == event_id for q in status.get("queue") or []) and not announced_queue:
             print(f"queued: event {event_id} waits for a free slot (concurrencyPolicy Queue)", flush=True)
             announced_queue = True
+            if not wait:
+                return ""
         return None
 
     created = await clock.until(f"the operator to run schedule/{meta['name']} (event {event_id})", outcome)
+    if not created:
+        return []
     print(f"job/{created} created", flush=True)
     return [created]
 
@@ -115,8 +120,8 @@ async def _sensor_poll(session: Session, body: JSON, value: str, clock: _Clock, 
 
     poll = await clock.until(f"the operator to poll sensor/{name}", polled)
     items = poll.get("items", 0)
-    reason = f" ({poll['reason']})" if poll.get("reason") else ""
-    print(f"polled: {poll.get('outcome')}, {items} new item(s){reason}", flush=True)
+    reason = f" ({clean(poll['reason'])})" if poll.get("reason") else ""
+    print(f"polled: {clean(poll.get('outcome'))}, {clean(items)} new item(s){reason}", flush=True)
     if poll.get("outcome") == "Failed":
         raise CliError(f"the poll failed{reason}")
     if not wait or poll.get("outcome") != "Fired":
@@ -173,7 +178,7 @@ async def _run_now(args: argparse.Namespace) -> int:
         progress(f"{kind.singular}/{name}: run requested ({ANNOTATION}={value})")
         clock = _Clock(timeout)
         if kind is SCHEDULE:
-            jobs = await _schedule_run(session, body, value, clock)
+            jobs = await _schedule_run(session, body, value, clock, args.wait)
         else:
             jobs = await _sensor_poll(session, body, value, clock, args.wait)
         if args.wait and jobs:

@@ -146,7 +146,7 @@ async def _send(args: argparse.Namespace) -> int:
     for header, value in extra:
         headers[header] = value
     headers.update(signature)  # last: a --header cannot spoil the signature
-    method = (args.method or ("POST" if "POST" in spec.methods else spec.methods[0])).upper()
+    method = (args.method or ("POST" if "POST" in spec.methods or not spec.methods else spec.methods[0])).upper()
     url = args.url.rstrip("/") + path
     progress(f"{method} {url} ({describe_auth(spec.auth)}; {len(body)} bytes); waiting for the answer")
     try:
@@ -170,6 +170,8 @@ async def _send(args: argparse.Namespace) -> int:
     detail = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
     if isinstance(answer, dict) and answer.get("error"):
         detail = clean(f"{answer.get('reason') or ''}: {answer['error']}".lstrip(": "))
+    if response.status_code == 404:
+        detail += f" (is {args.url} the receiver of the operator that serves this Webhook? --url sets it)"
     print(f"jobwire: the receiver answered {response.status_code}: {detail}", file=sys.stderr)
     return 1
 
