@@ -14,19 +14,19 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from jobwire.api.automation import AutomationSpec
 from jobwire.api.kinds import AUTOMATION, KINDS
-from jobwire.automations.firing import Firing, plan
-from jobwire.automations.rule import Rule, consider
-from jobwire.automations.trigger import TriggerState
 from jobwire.cli.common import CliError, Session, Subcommands, add_cluster_flags, connect, get_target, run_async
 from jobwire.events.model import JOB_FAILED, JOB_STARTED, JOB_SUCCEEDED, Event, ProducerRef
 from jobwire.kube.api import jobwire_path
 from jobwire.kube.errors import NotFound
+
+if TYPE_CHECKING:
+    from jobwire.automations.rule import Rule
+    from jobwire.automations.trigger import TriggerState
 
 __all__ = ["add_parser", "run"]
 
@@ -52,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # Imported here: the CEL library takes half a second to load, and every other command would pay for it.
+    from jobwire.api.automation import AutomationSpec
+    from jobwire.automations.rule import Rule
+    from jobwire.automations.trigger import TriggerState
+
     event = _read_event(args.event)
     async with connect(args) as session:
         body = await get_target(session, AUTOMATION, args.name)
@@ -73,6 +78,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _report(rule: Rule, state: TriggerState, event: Event, labels: dict[str, str]) -> dict[str, Any]:
+    from jobwire.automations.firing import Firing, plan
+    from jobwire.automations.rule import consider
+
     now = datetime.now(UTC)
     decision = consider(rule, state, event, labels, now)
     report: dict[str, Any] = {
