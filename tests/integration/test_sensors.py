@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -12,17 +12,26 @@ import pytest
 
 from jobwire.status.conditions import format_time
 from jobwire.timing.clock import SteppedClock
-from tests.support.builders import job_template, webhook
+from tests.support.builders import webhook
 from tests.support.inprocess import InProcessOperator, in_process_operator
 from tests.support.jsonserver import JsonServer, json_server
 from tests.support.kube import Cluster
+from tests.support.sensors import (
+    INTERVAL,
+    SENSORS,
+    events_of_jobs,
+    op,
+    poll_after_start,
+    poll_once,
+    polled,
+    ready,
+    sensor,
+    status,
+)
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.cluster
-
-SENSORS = "sensors.jobwire.io"
-# Long enough that real time, which the test clock also follows, never brings a poll between a test's steps.
-INTERVAL = timedelta(minutes=5)
+__all__ = ["op"]  # the fixture used by this module
 
 
 @pytest.fixture
@@ -31,67 +40,15 @@ def server() -> Iterator[JsonServer]:
         yield running
 
 
-@pytest.fixture
-def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
-    with in_process_operator(cluster.kubeconfig, namespace) as operator:
-        yield operator
-
-
-def sensor(name: str, namespace: str, url: str, **spec: Any) -> dict[str, Any]:
-    source = {"http": {"url": url, "items": "response.items", "key": "item.id"}}
-    return {
-        "apiVersion": "jobwire.io/v1alpha1",
-        "kind": "Sensor",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"interval": "5m", "source": source, "jobTemplate": job_template(), **spec},
-    }
-
-
-def status(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = cluster.get(SENSORS, name, namespace).get("status") or {}
-    return found
-
-
-def events_of_jobs(cluster: Cluster, namespace: str, name: str) -> list[Any]:
-    out = cluster.kubectl("get", "jobs", "-n", namespace, "-l", f"jobwire.io/name={name}", "-o", "json").stdout
-    found = []
-    for job in json.loads(out)["items"]:
-        env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-        found.append(json.loads(env["JOBWIRE_EVENT"])["data"])
-    return found
-
-
-def polled(cluster: Cluster, namespace: str, name: str, polls_before: int) -> dict[str, Any]:
-    """Wait for one more poll than `polls_before` to be recorded; return the status."""
-
-    def check() -> dict[str, Any] | None:
-        current = status(cluster, namespace, name)
-        return current if len(current.get("recentPolls") or []) > polls_before else None
-
-    return eventually(check, what=f"poll {polls_before + 1} of {name}")
-
-
-def poll_once(op: InProcessOperator, cluster: Cluster, namespace: str, name: str, by: timedelta = INTERVAL) -> Any:
-    before = len(status(cluster, namespace, name).get("recentPolls") or [])
-    op.clock.advance(by)
-    return polled(cluster, namespace, name, before)
-
-
-def ready(cluster: Cluster, namespace: str, name: str) -> None:
-    eventually(
-        lambda: any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in status(cluster, namespace, name).get("conditions") or []
-        ),
-        what=f"{name} Ready",
-    )
+def http_sensor(name: str, namespace: str, url: str, **spec: Any) -> dict[str, Any]:
+    return sensor(name, namespace, {"http": {"url": url, "items": "response.items", "key": "item.id"}}, **spec)
 
 
 def test_new_items_make_jobs_and_nothing_new_makes_none(
     cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
 ) -> None:
     server.serve({"items": [{"id": "a", "size": 1}, {"id": "b", "size": 2}]})
-    assert cluster.apply(sensor("files", namespace, f"{server.url}/items")).returncode == 0
+    assert cluster.apply(http_sensor("files", namespace, f"{server.url}/items")).returncode == 0
     ready(cluster, namespace, "files")
     first = poll_once(op, cluster, namespace, "files")
     assert (first["lastPoll"]["outcome"], first["lastPoll"]["items"]) == ("Fired", 2)
@@ -111,7 +68,7 @@ def test_failures_back_off_and_recovery_resets(
     cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
 ) -> None:
     server.serve({"error": "down"}, status=500)
-    assert cluster.apply(sensor("flaky", namespace, f"{server.url}/items")).returncode == 0
+    assert cluster.apply(http_sensor("flaky", namespace, f"{server.url}/items")).returncode == 0
     ready(cluster, namespace, "flaky")
     failed = poll_once(op, cluster, namespace, "flaky")
     assert failed["lastPoll"]["outcome"] == "Failed"
@@ -132,7 +89,7 @@ def test_batches_fold_items_into_one_job(
     cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
 ) -> None:
     server.serve({"items": [{"id": str(i)} for i in range(5)]})
-    manifest = sensor("rows", namespace, f"{server.url}/items", batch={"maxItems": 2, "maxWaitSeconds": 600})
+    manifest = http_sensor("rows", namespace, f"{server.url}/items", batch={"maxItems": 2, "maxWaitSeconds": 600})
     assert cluster.apply(manifest).returncode == 0
     ready(cluster, namespace, "rows")
     first = poll_once(op, cluster, namespace, "rows")
@@ -151,7 +108,7 @@ def test_poll_now_and_a_webhook_target_nudge_without_waiting_for_the_interval(
     cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
 ) -> None:
     server.serve({"items": [{"id": "first"}]})
-    assert cluster.apply(sensor("nudged", namespace, f"{server.url}/items", interval="1h")).returncode == 0
+    assert cluster.apply(http_sensor("nudged", namespace, f"{server.url}/items", interval="1h")).returncode == 0
     ready(cluster, namespace, "nudged")
     cluster.kubectl("annotate", SENSORS, "nudged", "-n", namespace, "jobwire.io/run-requested-at=now-1")
     polled(cluster, namespace, "nudged", 0)
@@ -177,13 +134,13 @@ def test_seen_items_survive_an_operator_restart(cluster: Cluster, namespace: str
     clock = SteppedClock()
     server.serve({"items": [{"id": "a"}, {"id": "b"}]})
     with in_process_operator(cluster.kubeconfig, namespace, clock) as first:
-        assert cluster.apply(sensor("durable", namespace, f"{server.url}/items")).returncode == 0
+        assert cluster.apply(http_sensor("durable", namespace, f"{server.url}/items")).returncode == 0
         ready(cluster, namespace, "durable")
         poll_once(first, cluster, namespace, "durable")
         eventually(lambda: len(events_of_jobs(cluster, namespace, "durable")) == 2, what="2 Jobs")
     server.serve({"items": [{"id": "a"}, {"id": "b"}, {"id": "c"}]})
     with in_process_operator(cluster.kubeconfig, namespace, clock) as second:
-        poll_once(second, cluster, namespace, "durable")
+        poll_after_start(second, cluster, namespace, "durable")
         eventually(lambda: len(events_of_jobs(cluster, namespace, "durable")) == 3, what="only c is new")
     assert sorted(d["id"] for d in events_of_jobs(cluster, namespace, "durable")) == ["a", "b", "c"]
 
@@ -192,7 +149,7 @@ def test_deleting_a_sensor_stops_its_polls(
     cluster: Cluster, namespace: str, op: InProcessOperator, server: JsonServer
 ) -> None:
     server.serve({"items": []})
-    assert cluster.apply(sensor("gone", namespace, f"{server.url}/items")).returncode == 0
+    assert cluster.apply(http_sensor("gone", namespace, f"{server.url}/items")).returncode == 0
     ready(cluster, namespace, "gone")
     poll_once(op, cluster, namespace, "gone")
     cluster.kubectl("delete", SENSORS, "gone", "-n", namespace)
@@ -204,7 +161,7 @@ def test_deleting_a_sensor_stops_its_polls(
     with json_server() as other:
         other.serve({"items": []})
         # A witness on the same engine: once it has polled after the jump, the deleted one would have too.
-        assert cluster.apply(sensor("witness", namespace, f"{other.url}/items")).returncode == 0
+        assert cluster.apply(http_sensor("witness", namespace, f"{other.url}/items")).returncode == 0
         ready(cluster, namespace, "witness")
         poll_once(op, cluster, namespace, "witness", by=INTERVAL * 3)
     assert server.requests == requests
@@ -214,7 +171,7 @@ def test_events_left_in_the_outbox_by_a_crash_are_sent_once(
     cluster: Cluster, namespace: str, server: JsonServer
 ) -> None:
     server.serve({"items": []})
-    assert cluster.apply(sensor("crashed", namespace, f"{server.url}/items")).returncode == 0
+    assert cluster.apply(http_sensor("crashed", namespace, f"{server.url}/items")).returncode == 0
     # What a poll leaves behind when the operator dies after writing ahead and before making the Job.
     left = {
         "specversion": "1.0",
