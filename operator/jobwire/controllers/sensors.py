@@ -293,7 +293,6 @@ class SensorController:
         ref = state.target.ref
         if result.condition is not None:
             was = bool(status.get("conditionState"))
-            self._record(state, lambda s: {**s, "conditionState": result.condition}, linger=self._quiet_linger)
             if result.condition and not was:
                 now = self._clock.now()
                 event = Event(
@@ -304,8 +303,18 @@ class SensorController:
                     subject=ref.name,
                     data={"condition": True, "detail": result.detail},
                 )
-                outcome = await self._pipeline.dispatch(state.target, event)
+                written = event.to_dict()
+
+                def edge(s: JSON) -> JSON:
+                    return {**s, "conditionState": True, "outbox": [*(s.get("outbox") or []), written]}
+
+                # Write-ahead, as for items: the edge is remembered only together with its event, so a Job that
+                # could not be made yet is made by the next poll instead of being lost to "ConditionUnchanged".
+                state.status = edge(state.status)
+                await self._status.update(PLURAL, ref.namespace, ref.name, edge)
+                [outcome] = await self._send(state, [event])
                 return _fired(outcome), _reason(outcome), 1
+            self._record(state, lambda s: {**s, "conditionState": result.condition}, linger=self._quiet_linger)
             return "Skipped", "ConditionUnchanged" if result.condition else "ConditionFalse", 0
         seen = list(status.get("seenKeys") or [])
         fresh = [result.items[i] for i in select_new([item.key for item in result.items], seen)]
