@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 __all__ = ["EventFacts", "MatchIndex", "Matcher", "PatternSet"]
@@ -22,7 +21,6 @@ __all__ = ["EventFacts", "MatchIndex", "Matcher", "PatternSet"]
 K = TypeVar("K", bound=Hashable)
 
 
-@lru_cache(maxsize=8192)
 def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
 
@@ -31,21 +29,23 @@ def _glob(pattern: str) -> re.Pattern[str]:
 class PatternSet:
     include: tuple[str, ...]
     exclude: tuple[str, ...]
+    _include: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+    _exclude: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def of(cls, patterns: Sequence[str] | None) -> PatternSet | None:
+        """Compiled once, with the Automation: matching then costs a regex match per pattern, no compiling."""
         if not patterns:
             return None
-        return cls(
-            include=tuple(p for p in patterns if not p.startswith("!")),
-            exclude=tuple(p[1:] for p in patterns if p.startswith("!")),
-        )
+        include = tuple(p for p in patterns if not p.startswith("!"))
+        exclude = tuple(p[1:] for p in patterns if p.startswith("!"))
+        return cls(include, exclude, tuple(_glob(p) for p in include), tuple(_glob(p) for p in exclude))
 
     def matches(self, value: str | None) -> bool:
         text = value or ""
-        if self.include and not any(_glob(p).fullmatch(text) for p in self.include):
+        if self._include and not any(p.fullmatch(text) for p in self._include):
             return False
-        return not any(_glob(p).fullmatch(text) for p in self.exclude)
+        return not any(p.fullmatch(text) for p in self._exclude)
 
     @property
     def literals(self) -> tuple[str, ...] | None:
