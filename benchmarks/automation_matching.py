@@ -26,7 +26,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.common import cluster_kubeconfig, percentile, summary
+from benchmarks.common import cluster_kubeconfig, create_namespace, percentile, summary
 from jobwire.automations.matching import EventFacts
 from jobwire.events.model import Event, ProducerRef
 from jobwire.handlers.context import Context
@@ -55,10 +55,7 @@ def automation(i: int) -> dict[str, object]:
 
 
 async def create_all(kube: Kube, count: int) -> None:
-    with contextlib.suppress(AlreadyExists):
-        await kube.create(
-            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        )
+    await create_namespace(kube, NAMESPACE)
     semaphore = asyncio.Semaphore(32)
 
     async def create(i: int) -> None:

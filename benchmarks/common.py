@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -11,9 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobwire.dev import runner
 from jobwire.dev.cluster import LocalCluster
+from jobwire.kube.api import Kube
+from jobwire.kube.errors import AlreadyExists
 
-__all__ = ["Process", "cluster_kubeconfig", "percentile", "summary"]
+__all__ = ["Process", "cluster_kubeconfig", "create_namespace", "percentile", "summary"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -77,3 +81,17 @@ class Process:
             self.popen.wait(30)
         except subprocess.TimeoutExpired:
             self.popen.kill()
+
+
+async def create_namespace(kube: Kube, name: str) -> None:
+    """The namespace, with the ServiceAccount Jobs are created as (jobwire.dev.runner), as the tests set it up."""
+    paths = {
+        "Namespace": "/api/v1/namespaces",
+        "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        "ServiceAccount": f"/api/v1/namespaces/{name}/serviceaccounts",
+        "RoleBinding": f"/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings",
+    }
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    for item in [namespace, runner.cluster_role(), *runner.binding(name)]:
+        with contextlib.suppress(AlreadyExists):
+            await kube.create(paths[item["kind"]], item)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -19,10 +18,9 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from benchmarks.common import Process, cluster_kubeconfig, summary
+from benchmarks.common import Process, cluster_kubeconfig, create_namespace, summary
 from jobwire.kube.api import Kube, jobs_path, jobwire_path
 from jobwire.kube.client import make_api_client
-from jobwire.kube.errors import AlreadyExists
 
 NAMESPACE = "bench-schedules"
 CRONJOB_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
@@ -45,10 +43,7 @@ def parse(stamp: str) -> datetime:
 
 
 async def create_all(kube: Kube, count: int) -> None:
-    with contextlib.suppress(AlreadyExists):
-        await kube.create(
-            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        )
+    await create_namespace(kube, NAMESPACE)
     bodies = []
     for i in range(count):
         bodies.append(

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
-from benchmarks.common import Process, cluster_kubeconfig, summary
+from benchmarks.common import Process, cluster_kubeconfig, create_namespace, summary
 from jobwire.kube.api import Kube, jobwire_path
 from jobwire.kube.client import make_api_client
 from jobwire.kube.errors import AlreadyExists
@@ -87,10 +87,7 @@ async def main_async(count: int, minutes: float, kubeconfig: Path) -> None:
     api = await make_api_client()
     kube = Kube(api)
     server, url = serve()
-    with contextlib.suppress(AlreadyExists):
-        await kube.create(
-            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        )
+    await create_namespace(kube, NAMESPACE)
     semaphore = asyncio.Semaphore(32)
 
     async def create(i: int) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import Process, cluster_kubeconfig, percentile
+from benchmarks.common import Process, cluster_kubeconfig, create_namespace, percentile
 from jobwire.kube.api import Kube, jobs_path, jobwire_path
 from jobwire.kube.client import make_api_client
 from jobwire.kube.errors import AlreadyExists
@@ -38,10 +38,7 @@ JOB_SPEC: dict[str, Any] = {
 
 
 async def setup(kube: Kube) -> None:
-    with contextlib.suppress(AlreadyExists):
-        await kube.create(
-            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        )
+    await create_namespace(kube, NAMESPACE)
     with contextlib.suppress(AlreadyExists):
         await kube.create(
             f"/api/v1/namespaces/{NAMESPACE}/secrets",
@@ -76,7 +73,7 @@ async def webhook_url(kube: Kube, base: str) -> str:
         status = (await kube.get(jobwire_path("webhooks", NAMESPACE, "bench"))).get("status") or {}
         ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
         if ready and status.get("url"):
-            return base + status["url"]
+            return base + str(status["url"])
         await asyncio.sleep(0.1)
     raise RuntimeError("the bench Webhook did not become Ready")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from jobwire.dev import runner
 from jobwire.dev.cluster import LocalCluster, controlplane_bin
 from tests.support.kube import Cluster
 from tests.support.operator import OperatorProcess
@@ -33,6 +34,7 @@ def cluster() -> Iterator[Cluster]:
     crds = Path(__file__).resolve().parents[1] / "crds"
     handle.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
     handle.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
+    assert handle.apply(runner.cluster_role()).returncode == 0
     try:
         yield handle
     finally:
@@ -44,6 +46,8 @@ def cluster() -> Iterator[Cluster]:
 def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     cluster.kubectl("create", "namespace", name)
+    # The identity the operator creates Jobs as, as a platform team sets it up per namespace.
+    assert cluster.apply(*runner.binding(name)).returncode == 0
     try:
         yield name
     finally:

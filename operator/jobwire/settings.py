@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["AutomationSettings", "HttpSettings", "LogSettings", "SensorSettings", "Settings", "WatchSettings"]
+__all__ = [
+    "AutomationSettings",
+    "HttpSettings",
+    "LeaderElectionSettings",
+    "LogSettings",
+    "SensorSettings",
+    "Settings",
+    "WatchSettings",
+]
 
 
 @dataclass(frozen=True)
@@ -58,14 +66,36 @@ class AutomationSettings:
 
 
 @dataclass(frozen=True)
+class LeaderElectionSettings:
+    """Several replicas: one leader, elected with a coordination.k8s.io Lease (docs/high-availability.md)."""
+
+    enabled: bool = False
+    """Off for `jobwire run` and `make run` (one process); the chart turns it on."""
+    lease_name: str = "jobwire-leader"
+    namespace: str = ""
+    """Namespace of the Lease; empty means the operator's own (in a Pod), else `default`."""
+    identity: str = ""
+    """This replica's name in the Lease; empty means host name (the Pod's name) plus a random suffix."""
+    lease_seconds: float = 15.0
+    """How long a Lease not renewed stays the leader's: a replica takes over this long after it last saw it move."""
+    renew_seconds: float = 5.0
+    """How often the leader renews (and a follower looks); the leader steps down when it could not renew for
+    `lease_seconds - renew_seconds`, before anyone else can take over."""
+
+
+@dataclass(frozen=True)
 class Settings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     sensors: SensorSettings = field(default_factory=SensorSettings)
     automations: AutomationSettings = field(default_factory=AutomationSettings)
-    default_service_account: str = "jobwire"
-    """ServiceAccount whose permissions Jobs are created with when a resource names none."""
+    leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
+    impersonate: bool = True
+    """Create (and delete) Jobs as a ServiceAccount of the resource's own namespace, not as the operator: nobody
+    gets a Job through Jobwire that their namespace has not allowed."""
+    default_service_account: str = "jobwire-runner"
+    """The ServiceAccount Jobs are created as when a resource names none (`spec.serviceAccountName`)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -83,5 +113,14 @@ class Settings:
                 level=env.get("JOBWIRE_LOG_LEVEL", LogSettings.level).upper(),
                 json=env.get("JOBWIRE_LOG_JSON", "").lower() in ("1", "true", "yes"),
             ),
-            default_service_account=env.get("JOBWIRE_DEFAULT_SERVICE_ACCOUNT", "jobwire"),
+            impersonate=env.get("JOBWIRE_IMPERSONATE", "true").lower() not in ("0", "false", "no"),
+            default_service_account=env.get("JOBWIRE_DEFAULT_SERVICE_ACCOUNT", "jobwire-runner"),
+            leader_election=LeaderElectionSettings(
+                enabled=env.get("JOBWIRE_LEADER_ELECTION", "").lower() in ("1", "true", "yes"),
+                lease_name=env.get("JOBWIRE_LEADER_ELECTION_LEASE_NAME", LeaderElectionSettings.lease_name),
+                namespace=env.get("JOBWIRE_LEADER_ELECTION_NAMESPACE", ""),
+                identity=env.get("JOBWIRE_LEADER_ELECTION_IDENTITY", ""),
+                lease_seconds=float(env.get("JOBWIRE_LEADER_ELECTION_LEASE_SECONDS", 15.0)),
+                renew_seconds=float(env.get("JOBWIRE_LEADER_ELECTION_RENEW_SECONDS", 5.0)),
+            ),
         )

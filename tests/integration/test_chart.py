@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from jobwire.dev import runner
 from jobwire.dev.cluster import controlplane_bin
 from tests.support.builders import job_template, schedule, secret, webhook
 from tests.support.helm import CHART, TEMPLATE_KUBE_VERSION, Helm, service_account_kubeconfig, write_values
@@ -45,8 +46,8 @@ OPERATOR_RULES = [
         ["schedules/status", "sensors/status", "webhooks/status", "automations/status"],
         ["update", "patch"],
     ),
-    (["batch"], ["jobs"], ["get", "list", "watch", "create", "delete"]),
-    ([""], ["configmaps"], ["create"]),
+    (["batch"], ["jobs"], ["get", "list", "watch"]),
+    ([""], ["serviceaccounts"], ["impersonate"]),  # resourceNames: the runner ServiceAccounts only
     ([""], ["secrets"], ["get"]),
     ([""], ["events"], ["create"]),
 ]
@@ -126,12 +127,12 @@ def test_namespace_scope_renders_a_role_per_namespace_and_the_flags_that_match(h
     roles = only(manifests, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert all(rules_of(role) == OPERATOR_RULES for role in roles)
-    bindings = only(manifests, "RoleBinding")
+    bindings = [b for b in only(manifests, "RoleBinding") if b["roleRef"]["kind"] == "Role"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "jw-jobwire", "namespace": "jobwire-system"}]
     # Nothing cluster-wide but Kopf's read-only discovery: CRDs and Namespaces, list and watch.
-    [discovery] = only(manifests, "ClusterRole")
+    [discovery] = [r for r in only(manifests, "ClusterRole") if r["metadata"]["name"].endswith("-discovery")]
     assert rules_of(discovery) == [
         (["apiextensions.k8s.io"], ["customresourcedefinitions"], ["list", "watch"]),
         ([""], ["namespaces"], ["list", "watch"]),
@@ -202,10 +203,24 @@ def test_the_pod_runs_non_root_read_only_without_capabilities_and_probes_the_rig
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
     assert {"--probe-port=8080", "--webhook-port=8081", "--log-json"} <= set(container["args"])
-    [service_account] = only(manifests, "ServiceAccount")
+    [service_account] = [a for a in only(manifests, "ServiceAccount") if a["metadata"]["name"] != runner.RUNNER]
     assert service_account["automountServiceAccountToken"] is False
     assert pod["automountServiceAccountToken"] is True
     assert pod["serviceAccountName"] == service_account["metadata"]["name"]
+
+
+def test_the_runner_cluster_role_is_the_one_make_run_and_the_tests_use(helm: Helm, tmp_path: Path) -> None:
+    manifests = helm.template(write_values(tmp_path / "v.yaml", {}), namespace="jobwire-system")
+    [role] = [r for r in only(manifests, "ClusterRole") if r["metadata"]["name"].endswith("-runner")]
+    assert role["rules"] == runner.RUNNER_RULES
+    [account] = [a for a in only(manifests, "ServiceAccount") if a["metadata"]["name"] == runner.RUNNER]
+    assert account["metadata"]["namespace"] == "jobwire-system"
+    without = helm.template(write_values(tmp_path / "w.yaml", {"jobs": {"impersonate": False}}), namespace="x")
+    assert not [r for r in only(without, "ClusterRole") if r["metadata"]["name"].endswith("-runner")]
+    [operator_role] = only(without, "Role")
+    assert {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "create", "delete"]} in (
+        operator_role["rules"]
+    )
 
 
 def test_services_ingress_and_service_monitor_point_at_the_right_ports(helm: Helm, tmp_path: Path) -> None:
@@ -333,6 +348,7 @@ def test_install_upgrade_and_uninstall(cluster: Cluster, cluster_helm: Helm, tmp
         assert labelled(cluster, "roles,rolebindings", release, team_a) == []
         assert labelled(cluster, "roles,rolebindings", release, team_b) == [
             f"role.rbac.authorization.k8s.io/{name}",
+            "rolebinding.rbac.authorization.k8s.io/jobwire-runner",  # the namespace's identity for its Jobs
             f"rolebinding.rbac.authorization.k8s.io/{name}",
         ]
         current = eventually(
@@ -414,6 +430,8 @@ def deployed(
     service_account = f"{release}-jobwire"
     values = {
         "watch": {"scope": scope, "namespaces": [watched]},
+        # The namespace's own identity for its Jobs (made by default only with scope "namespaces").
+        "jobs": {"runnerNamespaces": [watched]},
         # What a user grants for Sensors of the kubernetes source that read ConfigMaps.
         "rbac": {"extraRules": [READ_CONFIGMAPS]},
     }
@@ -607,9 +625,12 @@ def test_what_the_chart_does_not_grant_is_refused(deployed: Deployed) -> None:
     d.apply(secret("elsewhere", d.outside, password="hunter2"), secret("mine", d.watched, password="pw"))
     # Allowed, as a control: the token works and the operator's own calls pass.
     assert d.as_operator("get", "secret", "mine", "-n", d.watched, "-o", "name").returncode == 0
-    assert (
-        d.as_operator("create", "job", "probe", "--image=busybox", "-n", d.watched, "--dry-run=server").returncode == 0
-    )
+    # Jobs: only as the namespace's runner ServiceAccount (impersonation), never with the operator's own rights.
+    runner = f"--as=system:serviceaccount:{d.watched}:jobwire-runner"
+    probe = ("create", "job", "probe", "--image=busybox", "-n", d.watched, "--dry-run=server")
+    assert d.as_operator(*probe, runner).returncode == 0
+    assert 'cannot create resource "jobs"' in refused(d, *probe)
+    assert "cannot impersonate" in refused(d, *probe, f"--as=system:serviceaccount:{d.watched}:default")
     # Never granted in any scope.
     assert 'cannot list resource "secrets"' in refused(d, "get", "secrets", "-n", d.watched)
     assert 'cannot create resource "pods"' in refused(d, "run", "p", "--image=busybox", "-n", d.watched)
@@ -626,8 +647,10 @@ def test_what_the_chart_does_not_grant_is_refused(deployed: Deployed) -> None:
         d.watched,
     )
     if d.scope == "namespaces":
-        # Outside the watched namespaces: no Jobs, no Secrets.
+        # Outside the watched namespaces: no Jobs (not even as a runner there), no Secrets.
         assert 'cannot create resource "jobs"' in refused(d, "create", "job", "x", "--image=busybox", "-n", d.outside)
+        elsewhere = f"--as=system:serviceaccount:{d.outside}:jobwire-runner"
+        assert "cannot impersonate" in refused(d, "create", "job", "x", "--image=busybox", "-n", d.outside, elsewhere)
         assert 'cannot get resource "secrets"' in refused(d, "get", "secret", "elsewhere", "-n", d.outside)
 
 

@@ -89,6 +89,20 @@ code makes (operator/jobwire/kube/ and its callers) and those Kopf makes for the
 - apiGroups: ["jobwire.io"]
   resources: ["schedules/status", "sensors/status", "webhooks/status", "automations/status"]
   verbs: ["update", "patch"]
+{{- if .Values.jobs.impersonate }}
+# Jobs: get one when create answers AlreadyExists (the exactly-once path); list a producer's Jobs for its
+# concurrency policy and watch them by label (Kopf, jobs/tracker.py). Creating and deleting them (and the event
+# ConfigMap) is done as the namespace's own ServiceAccount, below — never with the operator's rights.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch"]
+# Impersonation (jobs.impersonate): Jobs are created and deleted as these ServiceAccounts of the resource's
+# namespace, so a namespace gets only the Jobs its own RBAC allows. By name only.
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["impersonate"]
+  resourceNames: {{ include "jobwire.runnerAccounts" . }}
+{{- else }}
 # Jobs: create one per event (and a server-side dry run of the jobTemplate, which needs create too); get it
 # when create answers AlreadyExists (the exactly-once path); list the producer's Jobs for its concurrency
 # policy and watch them by label (Kopf, jobs/tracker.py); delete under concurrencyPolicy Replace and when the
@@ -101,6 +115,7 @@ code makes (operator/jobwire/kube/ and its callers) and those Kopf makes for the
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["create"]
+{{- end }}
 # Secrets: get only, by the name a resource's secretRef gives, in that resource's namespace (webhook auth,
 # Sensor source credentials, Automation notification URLs). Never list or watch: no Secret is cached beyond
 # a few seconds (kube/secrets.py).
@@ -114,5 +129,21 @@ code makes (operator/jobwire/kube/ and its callers) and those Kopf makes for the
 {{- with .Values.rbac.extraRules }}
 # rbac.extraRules: reads for the Sensor kubernetes source, granted by whoever installed the chart.
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The ServiceAccount names the operator may impersonate: the default one and jobs.serviceAccounts (JSON). */}}
+{{- define "jobwire.runnerAccounts" -}}
+{{- prepend .Values.jobs.serviceAccounts .Values.jobs.defaultServiceAccount | uniq | toJson }}
+{{- end }}
+
+{{/* Namespaces that get the default runner ServiceAccount (JSON list). */}}
+{{- define "jobwire.runnerNamespaces" -}}
+{{- if .Values.jobs.runnerNamespaces }}
+{{- .Values.jobs.runnerNamespaces | uniq | toJson }}
+{{- else if include "jobwire.clusterWide" . }}
+{{- list | toJson }}
+{{- else }}
+{{- include "jobwire.namespaces" . }}
 {{- end }}
 {{- end }}

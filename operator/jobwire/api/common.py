@@ -168,7 +168,7 @@ class ProducerSpec(ApiModel):
     service_account_name: ResourceName | None = Field(
         default=None,
         description="ServiceAccount in the resource's namespace whose permissions Jobs are created with "
-        "(default: `jobwire`).",
+        "(default: `jobwire-runner`). The Pods' own ServiceAccount is the one in jobTemplate.",
     )
 
 

@@ -6,11 +6,13 @@ stopped again on Ctrl-C (its data stays in .run/ for the next time).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from jobwire.dev import runner
 from jobwire.dev.cluster import controlplane_bin, default_cluster, repo_root
 
 __all__ = ["main"]
@@ -52,6 +54,13 @@ def main() -> int:
             str(repo_root() / "crds"),
         ],
         check=True,
+    )
+    # Jobs are created as the ServiceAccount jobwire-runner of their namespace: set it up for `default`.
+    subprocess.run(
+        [str(kubectl), "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
+        input=json.dumps(runner.manifests(["default"])).encode(),
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     print(
         f"""

@@ -81,7 +81,15 @@ def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
     status = StatusWriter(kube)
     recorder = EventRecorder(kube)
     bus = EventBus()
-    pipeline = Pipeline(kube, status, recorder, metrics, clock, bus)
+    pipeline = Pipeline(
+        kube,
+        status,
+        recorder,
+        metrics,
+        clock,
+        bus,
+        default_service_account=settings.default_service_account if settings.impersonate else None,
+    )
     resolve = resolver(status)
     tracker = Tracker(
         kube=kube,

@@ -122,14 +122,32 @@ def active_jobs_of(jobs: Sequence[JSON]) -> list[ActiveJob]:
 
 class Pipeline:
     def __init__(
-        self, kube: Kube, status: StatusWriter, recorder: EventRecorder, metrics: Metrics, clock: Clock, bus: EventBus
+        self,
+        kube: Kube,
+        status: StatusWriter,
+        recorder: EventRecorder,
+        metrics: Metrics,
+        clock: Clock,
+        bus: EventBus,
+        *,
+        default_service_account: str | None = None,
     ) -> None:
+        """`default_service_account`: Jobs are created and deleted as `spec.serviceAccountName`, else this
+        ServiceAccount, of the resource's namespace (impersonation); None: as the operator itself."""
+        self._default_service_account = default_service_account
         self._bus = bus
         self._kube = kube
         self._status = status
         self._recorder = recorder
         self._metrics = metrics
         self._clock = clock
+
+    def runs_as(self, target: Target) -> str | None:
+        """The user Jobs of `target` are created and deleted as (None: the operator's own identity)."""
+        if self._default_service_account is None:
+            return None
+        account = target.run.service_account or self._default_service_account
+        return f"system:serviceaccount:{target.ref.namespace}:{account}"
 
     async def jobs_of(self, ref: ProducerRef) -> list[JSON]:
         selector = f"jobwire.io/kind={ref.kind},jobwire.io/name={ref.name}"
@@ -195,7 +213,7 @@ class Pipeline:
             return await self._skip(target, event, exc.reason, str(exc.message), warning=True)
         name = rendered.job["metadata"]["name"]
         try:
-            job = await self._kube.create(jobs_path(target.ref.namespace), rendered.job)
+            job = await self._kube.create(jobs_path(target.ref.namespace), rendered.job, as_user=self.runs_as(target))
             created = True
         except AlreadyExists:
             job = await self._kube.get(jobs_path(target.ref.namespace, name))
@@ -209,7 +227,9 @@ class Pipeline:
         if rendered.event_configmap is not None:
             configmap = configmap_owned_by(rendered.event_configmap, name, job["metadata"]["uid"])
             with contextlib.suppress(AlreadyExists):
-                await self._kube.create(core_path(target.ref.namespace, "configmaps"), configmap)
+                await self._kube.create(
+                    core_path(target.ref.namespace, "configmaps"), configmap, as_user=self.runs_as(target)
+                )
         # The run itself (active, lastRun, totals) is recorded by the tracker, which sees every Job it watches:
         # one writer of run records, and no status write on the path from event to Job.
         if created:
@@ -232,7 +252,9 @@ class Pipeline:
         probe = Event(id="dry-run", source=target.ref.source, type="jobwire.dry-run", time=self._clock.now(), data={})
         try:
             rendered = render_run(target.ref, target.run.template, probe, target.run.parameters)
-            await self._kube.create(jobs_path(target.ref.namespace), rendered.job, dry_run=True)
+            await self._kube.create(
+                jobs_path(target.ref.namespace), rendered.job, dry_run=True, as_user=self.runs_as(target)
+            )
         except RenderError as exc:
             if exc.reason != "ParameterFailed":
                 return Verdict(False, exc.reason, str(exc.message))
@@ -311,8 +333,15 @@ class Pipeline:
 
     async def _delete_job(self, target: Target, name: str, *, because: str) -> None:
         try:
-            await self._kube.delete(jobs_path(target.ref.namespace, name), propagation="Background")
+            await self._kube.delete(
+                jobs_path(target.ref.namespace, name), propagation="Background", as_user=self.runs_as(target)
+            )
         except NotFound:
+            return
+        except Forbidden as exc:
+            await self._recorder.record(
+                target.about, reason="DeleteForbidden", message=f"Job {name}: {exc}", warning=True, at=self._clock.now()
+            )
             return
         await self._recorder.record(
             target.about, reason="JobReplaced", message=f"Deleted Job {name}: {because}", at=self._clock.now()

@@ -8,7 +8,6 @@ restart, and replaying it changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,7 @@ from jobwire.events.model import JOB_FAILED, JOB_STARTED, JOB_SUCCEEDED, Event, 
 from jobwire.jobs.history import job_result, job_times, jobs_to_delete, record_finished, record_started
 from jobwire.jobs.pipeline import Pipeline, Target
 from jobwire.kube.api import JSON, Kube, jobs_path
-from jobwire.kube.errors import NotFound
+from jobwire.kube.errors import Forbidden, NotFound
 from jobwire.kube.events import EventRecorder, ObjectRef
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
@@ -160,8 +159,18 @@ class Tracker:
             return
         finished = [j for j in await self._pipeline.jobs_of(target.ref) if job_result(j) is not None]
         for victim in jobs_to_delete(finished, target.run.successful_limit, target.run.failed_limit):
-            with contextlib.suppress(NotFound):
-                await self._kube.delete(jobs_path(ref.namespace, victim), propagation="Background")
+            try:
+                await self._kube.delete(
+                    jobs_path(ref.namespace, victim), propagation="Background", as_user=self._pipeline.runs_as(target)
+                )
+            except NotFound:
+                continue
+            except Forbidden as exc:
+                # The identity Jobs are made as may not delete them: the history limit cannot hold; say so once.
+                await self._recorder.record(
+                    ObjectRef.of(ref), reason="DeleteForbidden", message=str(exc), warning=True, at=self._clock.now()
+                )
+                break
         if target.run.policy == "Queue":
             await self._pipeline.drain_queue(target)
 

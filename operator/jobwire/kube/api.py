@@ -50,8 +50,11 @@ class Kube:
     async def get(self, path: str, query: dict[str, str] | None = None) -> JSON:
         return await self.request("GET", path, query=query)
 
-    async def create(self, path: str, body: JSON, *, dry_run: bool = False) -> JSON:
-        return await self.request("POST", path, body=body, query={"dryRun": "All"} if dry_run else None)
+    async def create(self, path: str, body: JSON, *, dry_run: bool = False, as_user: str | None = None) -> JSON:
+        """`as_user`: make the call with that user's permissions (impersonation), not the operator's own."""
+        return await self.request(
+            "POST", path, body=body, query={"dryRun": "All"} if dry_run else None, headers=_impersonating(as_user)
+        )
 
     async def replace(self, path: str, body: JSON) -> JSON:
         return await self.request("PUT", path, body=body)
@@ -59,8 +62,15 @@ class Kube:
     async def merge_patch(self, path: str, body: JSON) -> JSON:
         return await self.request("PATCH", path, body=body, content_type="application/merge-patch+json")
 
-    async def delete(self, path: str, *, propagation: str = "Background") -> JSON:
-        return await self.request("DELETE", path, body={"propagationPolicy": propagation})
+    async def delete(self, path: str, *, propagation: str = "Background", as_user: str | None = None) -> JSON:
+        return await self.request(
+            "DELETE", path, body={"propagationPolicy": propagation}, headers=_impersonating(as_user)
+        )
+
+
+def _impersonating(user: str | None) -> dict[str, str] | None:
+    # For a ServiceAccount user, the API server adds its groups (system:serviceaccounts[:NS]) by itself.
+    return {"Impersonate-User": user} if user else None
 
 
 def jobwire_path(plural: str, namespace: str, name: str | None = None, *, subresource: str | None = None) -> str:
