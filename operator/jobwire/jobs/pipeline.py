@@ -14,7 +14,6 @@ accepted is lost, and the idempotent Job name makes every retry safe.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -226,10 +225,18 @@ class Pipeline:
             return await self._skip(target, event, "Forbidden", str(exc), warning=True)
         if rendered.event_configmap is not None:
             configmap = configmap_owned_by(rendered.event_configmap, name, job["metadata"]["uid"])
-            with contextlib.suppress(AlreadyExists):
+            try:
                 await self._kube.create(
                     core_path(target.ref.namespace, "configmaps"), configmap, as_user=self.runs_as(target)
                 )
+            except AlreadyExists:
+                pass
+            except Forbidden as exc:
+                # Not an outage (a retry would meet the same answer): the identity may create Jobs but not the
+                # ConfigMap a large event travels in. The Job could never start: remove it and say why.
+                await self._delete_job(target, name, because=f"its event ConfigMap was refused: {exc}")
+                await self._set_condition(target, "Ready", "False", "Forbidden", str(exc))
+                return await self._skip(target, event, "Forbidden", str(exc), warning=True)
         # The run itself (active, lastRun, totals) is recorded by the tracker, which sees every Job it watches:
         # one writer of run records, and no status write on the path from event to Job.
         if created:
