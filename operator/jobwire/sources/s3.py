@@ -3,10 +3,11 @@
 Each poll lists every object under `prefix` (ListObjectsV2, through all pages) and keeps those whose key ends with
 `suffix`. S3 lists in key order, not time order, and gives no "changed since", so the cursor records time:
 
-    {"after": "<RFC 3339 time of the newest LastModified seen>", "keys": ["<keys modified at exactly that time>"]}
+    {"after": "<RFC 3339 time of the newest LastModified seen>", "keys": ["<key>@<etag> of those modified then"]}
 
-An object is new when its LastModified is later than `after`, or equal to it with a key not in `keys`: objects
-written within the same second (S3's usual precision) are neither lost nor repeated. New objects come oldest first;
+An object is new when its LastModified is later than `after`, or equal to it with a key@etag not in `keys`:
+objects written within the same second (S3's usual precision) are neither lost nor repeated, and an object
+rewritten with other content within that second is new again (its ETag changed). New objects come oldest first;
 an item's key is `<object key>@<etag>` and its data `{bucket, key, size, etag, lastModified}`.
 
 Credentials come from Secrets when both `accessKeyId` and `secretAccessKey` are set, else requests are unsigned
@@ -63,6 +64,11 @@ class S3Object:
     etag: str
     last_modified: datetime
 
+    @property
+    def identity(self) -> str:
+        """This version of the object: its key and content (ETag)."""
+        return f"{self.key}@{self.etag}"
+
 
 @dataclass(frozen=True)
 class S3Cursor:
@@ -99,13 +105,15 @@ def new_objects(objects: Iterable[S3Object], cursor: S3Cursor) -> tuple[list[S3O
     fresh = [
         item
         for item in objects
-        if after is None or item.last_modified > after or (item.last_modified == after and item.key not in cursor.keys)
+        if after is None
+        or item.last_modified > after
+        or (item.last_modified == after and item.identity not in cursor.keys)
     ]
     if not fresh:
         return [], cursor
     fresh.sort(key=lambda item: (item.last_modified, item.key))
     newest = fresh[-1].last_modified
-    at_newest = {item.key for item in fresh if item.last_modified == newest}
+    at_newest = {item.identity for item in fresh if item.last_modified == newest}
     keys = cursor.keys | at_newest if newest == after else frozenset(at_newest)
     return fresh, S3Cursor(after=newest, keys=frozenset(keys))
 
@@ -153,7 +161,7 @@ class S3Poller:
         fresh, following = new_objects(objects, state)
         items = tuple(
             Item(
-                key=fit_key(f"{item.key}@{item.etag}"),
+                key=fit_key(item.identity),
                 data={
                     "bucket": self._spec.bucket,
                     "key": item.key,
