@@ -16,6 +16,7 @@ import pytest
 
 from jobwire.dev import runner
 from jobwire.dev.cluster import LocalCluster, controlplane_bin
+from tests.support.inprocess import InProcessOperator, in_process_operator
 from tests.support.kube import Cluster
 from tests.support.operator import OperatorProcess
 
@@ -68,3 +69,10 @@ def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
     finally:
         code = process.stop()
         assert code == 0, f"the operator did not stop cleanly on SIGTERM (exit {code}); log: {process.log_path}"
+
+
+@pytest.fixture
+def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
+    """The operator in-process, watching the test's namespace, on a clock the test moves (support/inprocess.py)."""
+    with in_process_operator(cluster.kubeconfig, namespace) as operator:
+        yield operator

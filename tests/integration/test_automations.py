@@ -30,12 +30,6 @@ HOURLY = "0 * * * *"
 
 
 @pytest.fixture
-def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
-    with in_process_operator(cluster.kubeconfig, namespace) as operator:
-        yield operator
-
-
-@pytest.fixture
 def sink() -> Iterator[JsonServer]:
     with json_server() as server:
         yield server

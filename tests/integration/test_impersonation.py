@@ -6,13 +6,12 @@ cluster admin here, so could create anything itself — must not make the Job.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.builders import schedule
-from tests.support.inprocess import InProcessOperator, in_process_operator
+from tests.support.inprocess import InProcessOperator
 from tests.support.kube import Cluster
 from tests.support.wait import eventually
 
@@ -20,12 +19,6 @@ pytestmark = pytest.mark.cluster
 
 SCHEDULES = "schedules.jobwire.io"
 HOURLY = "0 * * * *"
-
-
-@pytest.fixture
-def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
-    with in_process_operator(cluster.kubeconfig, namespace) as operator:
-        yield operator
 
 
 def ready_condition(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ minute boundary from slipping a tick in between creating a Schedule and the oper
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.cluster
 
 SCHEDULES = "schedules.jobwire.io"
 HOURLY = "0 * * * *"
-
-
-@pytest.fixture
-def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
-    with in_process_operator(cluster.kubeconfig, namespace) as operator:
-        yield operator
 
 
 def ticks(cron: str, after: datetime, count: int) -> list[datetime]:

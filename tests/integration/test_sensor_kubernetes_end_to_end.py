@@ -23,7 +23,6 @@ from tests.support.sensors import (
     created,
     events_of_jobs,
     next_poll_delay,
-    op,
     poll_after_start,
     poll_once,
     sensor,
@@ -31,7 +30,6 @@ from tests.support.sensors import (
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.cluster
-__all__ = ["op"]  # the fixture used by this module
 
 READY_ETL = {"labelSelector": "app=etl", "condition": "object.data.state == 'ready'"}
 

@@ -22,7 +22,6 @@ from tests.support.sensors import (
     created,
     events_of_jobs,
     next_poll_delay,
-    op,
     poll_after_start,
     poll_once,
     polled,
@@ -33,7 +32,7 @@ from tests.support.servers import PrometheusServer, prometheus, wait_for_prometh
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.cluster
-__all__ = ["op", "prometheus"]  # fixtures used by this module
+__all__ = ["prometheus"]  # fixtures used by this module
 
 ABOVE_FIVE = "result.result.size() > 0 && double(result.result[0].value[1]) > 5.0"
 

@@ -22,7 +22,6 @@ from tests.support.sensors import (
     created,
     events_of_jobs,
     next_poll_delay,
-    op,
     poll_after_start,
     poll_once,
     sensor,
@@ -32,7 +31,7 @@ from tests.support.servers import MotoServer, s3, s3_client
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.cluster
-__all__ = ["op", "s3"]  # fixtures used by this module
+__all__ = ["s3"]  # fixtures used by this module
 
 ACCESS_KEY = "AKIAJOBWIRESENSOR77"
 SECRET_KEY = "sk-e2e-3b9f1c7a5d2e8f40"

@@ -20,7 +20,6 @@ from tests.support.sensors import (
     INTERVAL,
     SENSORS,
     events_of_jobs,
-    op,
     poll_after_start,
     poll_once,
     polled,
@@ -31,7 +30,6 @@ from tests.support.sensors import (
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.cluster
-__all__ = ["op"]  # the fixture used by this module
 
 
 @pytest.fixture

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
-
 from jobwire.status.conditions import find_condition
 from tests.support.builders import job_template
-from tests.support.inprocess import InProcessOperator, in_process_operator
+from tests.support.inprocess import InProcessOperator
 from tests.support.kube import Cluster
 from tests.support.wait import eventually
 
@@ -28,7 +25,6 @@ __all__ = [
     "created",
     "events_of_jobs",
     "next_poll_delay",
-    "op",
     "poll_after_start",
     "poll_once",
     "polled",
@@ -42,12 +38,6 @@ INTERVAL = timedelta(minutes=5)
 """The tests' poll interval: long enough that real time, which the test clock also follows, never brings a poll
 between a test's steps."""
 _NUDGE_SECONDS = 3.0
-
-
-@pytest.fixture
-def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
-    with in_process_operator(cluster.kubeconfig, namespace) as operator:
-        yield operator
 
 
 def sensor(name: str, namespace: str, source: dict[str, Any], **spec: Any) -> dict[str, Any]:
