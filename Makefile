@@ -38,8 +38,12 @@ controlplane:  ## build (once, cached by version) the local control plane binari
 	@$(CONTROLPLANE) >/dev/null
 
 .PHONY: crds
-crds: $(STAMP)  ## regenerate crds/ and the chart's CRDs from the API models
+crds: $(STAMP) reference  ## regenerate crds/, the chart's CRDs and docs/reference.md from the API models
 	$(PY) -m jobwire.api.crd crds charts/jobwire/crds
+
+.PHONY: reference
+reference: $(STAMP)  ## regenerate docs/reference.md (the API reference) from the API models
+	$(PY) -m jobwire.api.reference docs/reference.md
 
 .PHONY: lint
 lint: $(STAMP)  ## ruff, mypy --strict and the import contracts
