@@ -44,6 +44,11 @@ def automation(name: str, namespace: str, trigger: dict[str, Any], actions: list
     }
 
 
+def applied(cluster: Cluster, *manifests: dict[str, Any]) -> None:
+    result = cluster.apply(*manifests)
+    assert result.returncode == 0, result.stderr
+
+
 def notify(body: str | None = None) -> dict[str, Any]:
     return {"notify": {"urlSecretRef": {"name": "sink", "key": "url"}, **({"body": body} if body else {})}}
 
@@ -113,17 +118,15 @@ def job_event(job: dict[str, Any]) -> dict[str, Any]:
 
 def test_job_b_runs_after_job_a_succeeds(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
     a_source = ProducerRef("Schedule", namespace, "a", "").source
-    assert (
-        cluster.apply(
-            schedule("a", namespace, cron=HOURLY),
-            automation(
-                "after-a",
-                namespace,
-                {"match": {"type": ["jobwire.job.succeeded"], "source": [a_source]}},
-                [{"runJob": {"jobTemplate": job_template()}}],
-            ),
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        schedule("a", namespace, cron=HOURLY),
+        automation(
+            "after-a",
+            namespace,
+            {"match": {"type": ["jobwire.job.succeeded"], "source": [a_source]}},
+            [{"runJob": {"jobTemplate": job_template()}}],
+        ),
     )
     ready(cluster, SCHEDULES, namespace, "a")
     ready(cluster, AUTOMATIONS, namespace, "after-a")
@@ -154,19 +157,17 @@ def test_a_failing_job_of_app_x_notifies(
         body["spec"]["jobTemplate"]["metadata"] = {"labels": {"app": app}}
         return body
 
-    assert (
-        cluster.apply(
-            secret("sink", namespace, url=f"{sink.url}/alerts"),
-            labelled("x-nightly", "x"),
-            labelled("y-nightly", "y"),
-            automation(
-                "x-failures",
-                namespace,
-                {"match": {"type": ["jobwire.job.failed"], "labels": {"app": "x"}}},
-                [notify("{'text': 'failed: ' + events[0].data.job, 'app': events[0].data.labels.app}")],
-            ),
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        secret("sink", namespace, url=f"{sink.url}/alerts"),
+        labelled("x-nightly", "x"),
+        labelled("y-nightly", "y"),
+        automation(
+            "x-failures",
+            namespace,
+            {"match": {"type": ["jobwire.job.failed"], "labels": {"app": "x"}}},
+            [notify("{'text': 'failed: ' + events[0].data.job, 'app': events[0].data.labels.app}")],
+        ),
     )
     for name in ("x-nightly", "y-nightly", "x-failures"):
         ready(cluster, SCHEDULES if name.endswith("nightly") else AUTOMATIONS, namespace, name)
@@ -187,17 +188,15 @@ def test_three_failures_within_a_minute_suspend_the_schedule(
     cluster: Cluster, namespace: str, op: InProcessOperator
 ) -> None:
     source = ProducerRef("Schedule", namespace, "flaky", "").source
-    assert (
-        cluster.apply(
-            schedule("flaky", namespace, cron=HOURLY, outcome="fail"),
-            automation(
-                "breaker",
-                namespace,
-                {"match": {"type": ["jobwire.job.failed"], "source": [source]}, "threshold": 3, "within": "1m"},
-                [{"suspend": {"kind": "Schedule", "name": "flaky"}}],
-            ),
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        schedule("flaky", namespace, cron=HOURLY, outcome="fail"),
+        automation(
+            "breaker",
+            namespace,
+            {"match": {"type": ["jobwire.job.failed"], "source": [source]}, "threshold": 3, "within": "1m"},
+            [{"suspend": {"kind": "Schedule", "name": "flaky"}}],
+        ),
     )
     ready(cluster, SCHEDULES, namespace, "flaky")
     ready(cluster, AUTOMATIONS, namespace, "breaker")
@@ -231,18 +230,16 @@ def test_three_failures_within_a_minute_suspend_the_schedule(
 def test_absence_fires_once_and_again_only_after_re_arming(
     cluster: Cluster, namespace: str, op: InProcessOperator, sink: JsonServer
 ) -> None:
-    assert (
-        cluster.apply(
-            secret("sink", namespace, url=sink.url),
-            events_hook("loader", namespace, "data.loaded"),
-            automation(
-                "no-data",
-                namespace,
-                {"match": {"type": ["data.loaded"]}, "posture": "Proactive", "within": "30s"},
-                [notify("{'reason': firing.reason, 'deadline': firing.deadline}")],
-            ),
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        secret("sink", namespace, url=sink.url),
+        events_hook("loader", namespace, "data.loaded"),
+        automation(
+            "no-data",
+            namespace,
+            {"match": {"type": ["data.loaded"]}, "posture": "Proactive", "within": "30s"},
+            [notify("{'reason': firing.reason, 'deadline': firing.deadline}")],
+        ),
     )
     ready(cluster, AUTOMATIONS, namespace, "no-data")
     ready(cluster, "webhooks.jobwire.io", namespace, "loader")
@@ -268,18 +265,16 @@ def test_absence_fires_once_and_again_only_after_re_arming(
 def test_for_each_keys_have_their_own_windows(
     cluster: Cluster, namespace: str, op: InProcessOperator, sink: JsonServer
 ) -> None:
-    assert (
-        cluster.apply(
-            secret("sink", namespace, url=sink.url),
-            events_hook("orders", namespace, "order.failed"),
-            automation(
-                "per-region",
-                namespace,
-                {"match": {"type": ["order.failed"]}, "threshold": 2, "forEach": ["event.data.region"]},
-                [notify("{'key': firing.key, 'n': size(events)}")],
-            ),
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        secret("sink", namespace, url=sink.url),
+        events_hook("orders", namespace, "order.failed"),
+        automation(
+            "per-region",
+            namespace,
+            {"match": {"type": ["order.failed"]}, "threshold": 2, "forEach": ["event.data.region"]},
+            [notify("{'key': firing.key, 'n': size(events)}")],
+        ),
     )
     ready(cluster, AUTOMATIONS, namespace, "per-region")
     for i, region in enumerate(["eu", "us", "eu"]):
@@ -293,18 +288,16 @@ def test_for_each_keys_have_their_own_windows(
 
 def test_a_restart_mid_window_neither_loses_nor_repeats(cluster: Cluster, namespace: str, sink: JsonServer) -> None:
     clock = SteppedClock()
-    assert (
-        cluster.apply(
-            secret("sink", namespace, url=sink.url),
-            events_hook("feed", namespace, "feed.item"),
-            automation(
-                "every-three",
-                namespace,
-                {"match": {"type": ["feed.item"]}, "threshold": 3, "within": "10m"},
-                [notify("{'ids': firing.eventIds}")],
-            ),
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        secret("sink", namespace, url=sink.url),
+        events_hook("feed", namespace, "feed.item"),
+        automation(
+            "every-three",
+            namespace,
+            {"match": {"type": ["feed.item"]}, "threshold": 3, "within": "10m"},
+            [notify("{'ids': firing.eventIds}")],
+        ),
     )
 
     def seen() -> int:
@@ -334,11 +327,9 @@ def test_a_restart_mid_window_neither_loses_nor_repeats(cluster: Cluster, namesp
 
 
 def test_a_bad_spec_is_told_in_ready(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
-    assert (
-        cluster.apply(
-            automation("broken", namespace, {"match": {"type": ["t"]}, "filter": "event.("}, [{"emit": {"type": "x"}}])
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        automation("broken", namespace, {"match": {"type": ["t"]}, "filter": "event.("}, [{"emit": {"type": "x"}}]),
     )
 
     def condition() -> dict[str, Any] | None:
@@ -366,21 +357,19 @@ def test_the_dry_run_says_what_the_real_run_does(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert (
-        cluster.apply(
-            secret("sink", namespace, url=sink.url),
-            events_hook("shop", namespace, "order.failed"),
-            automation(
-                "orders",
-                namespace,
-                {"match": {"type": ["order.failed"]}, "forEach": ["event.data.region"]},
-                [
-                    {"runJob": {"jobTemplate": job_template()}},
-                    notify("{'text': 'order failed in ' + firing.key, 'ids': firing.eventIds}"),
-                ],
-            ),
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        secret("sink", namespace, url=sink.url),
+        events_hook("shop", namespace, "order.failed"),
+        automation(
+            "orders",
+            namespace,
+            {"match": {"type": ["order.failed"]}, "forEach": ["event.data.region"]},
+            [
+                {"runJob": {"jobTemplate": job_template()}},
+                notify("{'text': 'order failed in ' + firing.key, 'ids': firing.eventIds}"),
+            ],
+        ),
     )
     ready(cluster, AUTOMATIONS, namespace, "orders")
     cloud_event = {
@@ -422,24 +411,22 @@ def test_a_failing_notification_is_retried_then_reported_as_an_event(
 ) -> None:
     sink.serve({}, status=503)
     source = ProducerRef("Automation", namespace, "alert", "").source
-    assert (
-        cluster.apply(
-            secret("sink", namespace, url=sink.url),
-            events_hook("feed", namespace, "feed.item"),
-            automation(
-                "alert",
-                namespace,
-                {"match": {"type": ["feed.item"]}},
-                [{"notify": {"urlSecretRef": {"name": "sink", "key": "url"}, "retries": 2}}, {"emit": {"type": "x"}}],
-            ),
-            automation(
-                "on-failure",
-                namespace,
-                {"match": {"type": ["jobwire.automation.action.failed"], "source": [source]}},
-                [{"runJob": {"jobTemplate": job_template()}}],
-            ),
-        ).returncode
-        == 0
+    applied(
+        cluster,
+        secret("sink", namespace, url=sink.url),
+        events_hook("feed", namespace, "feed.item"),
+        automation(
+            "alert",
+            namespace,
+            {"match": {"type": ["feed.item"]}},
+            [{"notify": {"urlSecretRef": {"name": "sink", "key": "url"}, "retries": 2}}, {"emit": {"type": "x"}}],
+        ),
+        automation(
+            "on-failure",
+            namespace,
+            {"match": {"type": ["jobwire.automation.action.failed"], "source": [source]}},
+            [{"runJob": {"jobTemplate": job_template()}}],
+        ),
     )
     ready(cluster, AUTOMATIONS, namespace, "alert")
     ready(cluster, AUTOMATIONS, namespace, "on-failure")
