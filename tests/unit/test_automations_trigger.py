@@ -51,6 +51,13 @@ def test_a_repeated_event_counts_once() -> None:
     assert state.observe("", "b", None, T0 + 2 * S)[0] is Observed.FIRED
 
 
+def test_the_same_id_from_another_source_is_another_event() -> None:
+    state = TriggerState(rule(threshold=2))
+    assert state.observe("", "run-1", None, T0, source="/a")[0] is Observed.COUNTING
+    assert state.observe("", "run-1", None, T0, source="/a")[0] is Observed.DUPLICATE
+    assert state.observe("", "run-1", None, T0, source="/b")[0] is Observed.FIRED
+
+
 def test_cooldown_holds_firings_apart_and_keeps_counting() -> None:
     state = TriggerState(rule(cooldown=timedelta(minutes=5)))
     assert state.observe("", "a", None, T0)[0] is Observed.FIRED

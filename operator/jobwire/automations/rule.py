@@ -132,6 +132,6 @@ def consider(rule: Rule, state: TriggerState, event: Event, labels: Mapping[str,
         key = rule.key_of(event)
     except CelError as exc:
         return Decision(False, "ForEachError", str(exc))
-    observed, fire = state.observe(key, event.id, event.to_dict(), now)
+    observed, fire = state.observe(key, event.id, event.to_dict(), now, source=event.source)
     message = f"key {key!r} fired less than cooldown ago" if observed is Observed.COOLING_DOWN else ""
     return Decision(True, observed, message, key, fire)

@@ -116,11 +116,14 @@ class TriggerState:
     # -- events -----------------------------------------------------------------------------------------------------
 
     def observe(
-        self, key: str, event_id: str, event: Mapping[str, Any] | None, now: datetime
+        self, key: str, event_id: str, event: Mapping[str, Any] | None, now: datetime, *, source: str = ""
     ) -> tuple[Observed, Fire | None]:
-        if event_id in self.recent_ids:
+        """Count an event. It is the same event as one already counted when both its id and its source are (two
+        producers may well use the same id: CloudEvents ids are unique per source only)."""
+        identity = f"{source} {event_id}" if source else event_id
+        if identity in self.recent_ids:
             return Observed.DUPLICATE, None
-        self.recent_ids[event_id] = None
+        self.recent_ids[identity] = None
         while len(self.recent_ids) > RECENT_IDS:
             self.recent_ids.popitem(last=False)
         state = self._key(key, now)

@@ -199,8 +199,9 @@ class AutomationController:
             self.ticker.remove(key)
         else:
             self._index.add(key, rule.matcher)
-            if rule.trigger.posture == Posture.PROACTIVE and not spec.trigger.for_each:
+            if rule.trigger.posture == Posture.PROACTIVE and not spec.trigger.for_each and "" not in state.keys:
                 state.arm("", self._clock.now())
+                self._checkpoint(loaded)  # a restart before the first event keeps this deadline
             self._arm(loaded)
             for firing in list(loaded.pending.values()):
                 log.info("automation %s/%s: finishing firing %s from before a restart", *key, firing.id)
@@ -232,12 +233,15 @@ class AutomationController:
     # -- deciding ---------------------------------------------------------------------------------------------
 
     async def on_event(self, event: Event, producer: ProducerRef | None) -> None:
-        labels: Mapping[str, str] = producer.labels if producer is not None else {}
+        """An Automation sees the events of its own namespace only: another namespace's events (their data, their
+        Jobs) are not its business, and a notification must not carry them out."""
+        if producer is None:
+            return
         now = self._clock.now()
         for key in self._index.candidates(event.type, event.source):
             loaded = self._loaded.get(key)
-            if loaded is not None:
-                self.consider(loaded, event, labels, now)
+            if loaded is not None and key[0] == producer.namespace:
+                self.consider(loaded, event, producer.labels, now)
 
     def consider(self, loaded: Loaded, event: Event, labels: Mapping[str, str], now: datetime) -> None:
         evicted = loaded.state.evicted
