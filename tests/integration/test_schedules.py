@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from jobwire.events.model import ProducerRef, schedule_tick_id
@@ -187,6 +188,7 @@ def test_queue_runs_waiting_ticks_in_order_one_at_a_time(
         schedule_tick_id(third),
     ]
     assert scheduled_times(jobs(cluster, namespace, "queued")) == [format_time(first)]
+    assert queue_depth(op) == 2
     for expected in (second, third):
         [running] = jobs(cluster, namespace, "queued")
         cluster.kubectl("delete", "job", running["metadata"]["name"], "-n", namespace, "--wait=true")
@@ -196,6 +198,14 @@ def test_queue_runs_waiting_ticks_in_order_one_at_a_time(
 
         eventually(started, what=f"the queued tick {format_time(expected)} to start")
     eventually(lambda: not status(cluster, namespace, "queued").get("queue"), what="an empty queue")
+    assert queue_depth(op) == 0
+
+
+def queue_depth(op: InProcessOperator) -> float:
+    """jobwire_queue_depth as the operator's /metrics says it."""
+    text = httpx.get(f"http://127.0.0.1:{op.probe_port}/metrics", timeout=10).text
+    [value] = [line.split()[1] for line in text.splitlines() if line.startswith("jobwire_queue_depth ")]
+    return float(value)
 
 
 def test_history_limits_apply_when_jobs_finish(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:

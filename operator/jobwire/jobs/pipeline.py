@@ -40,6 +40,8 @@ __all__ = ["DispatchOutcome", "DispatchResult", "Pipeline", "RunSpec", "Target"]
 
 log = logging.getLogger(__name__)
 
+EVENT_TYPES_COUNTED = 100
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -134,6 +136,8 @@ class Pipeline:
         """`default_service_account`: Jobs are created and deleted as `spec.serviceAccountName`, else this
         ServiceAccount, of the resource's namespace (impersonation); None: as the operator itself."""
         self._default_service_account = default_service_account
+        self._queued: dict[tuple[str, str, str], int] = {}
+        self._event_types: set[str] = set()
         self._bus = bus
         self._kube = kube
         self._status = status
@@ -155,8 +159,18 @@ class Pipeline:
 
     async def publish(self, producer: ProducerRef, event: Event) -> None:
         """Count an event and tell the bus (Automations); `dispatch` does it for events that run Jobs."""
-        self._metrics.events.labels(producer.kind, event.type).inc()
+        self._metrics.events.labels(producer.kind, self._type_label(event.type)).inc()
         await self._bus.publish(event, producer)
+
+    def _type_label(self, event_type: str) -> str:
+        """The `type` label of jobwire_events_total: a sender chooses a CloudEvent's type, so only the first
+        EVENT_TYPES_COUNTED types get series of their own; the rest count as "other"."""
+        if event_type in self._event_types:
+            return event_type
+        if len(self._event_types) < EVENT_TYPES_COUNTED:
+            self._event_types.add(event_type)
+            return event_type
+        return "other"
 
     async def dispatch(
         self, target: Target, event: Event, *, scheduled_time: datetime | None = None, publish: bool = True
@@ -292,7 +306,10 @@ class Pipeline:
             )
             result = await self.create(target, event, scheduled_time=item.scheduled_time)
             results.append(result)
-            await self._status.update(target.plural, target.ref.namespace, target.ref.name, _without(item.id))
+            self._count_queue(
+                target,
+                await self._status.update(target.plural, target.ref.namespace, target.ref.name, _without(item.id)),
+            )
         if results:
             await self._clear_overflow(target)
         return results
@@ -314,9 +331,20 @@ class Pipeline:
                 queue.append(item)
             return {**status, "queue": queue}
 
-        await self._status.update(target.plural, target.ref.namespace, target.ref.name, change)
-        self._metrics.queue_depth.inc()
+        self._count_queue(
+            target, await self._status.update(target.plural, target.ref.namespace, target.ref.name, change)
+        )
         return DispatchResult(DispatchOutcome.QUEUED, reason="Queued", message="waiting for a free slot")
+
+    def _count_queue(self, target: Target, status: JSON | None) -> None:
+        """`jobwire_queue_depth`: the events waiting over all producers, as their statuses last said."""
+        key = (target.plural, target.ref.namespace, target.ref.name)
+        waiting = len((status or {}).get("queue") or [])
+        if waiting:
+            self._queued[key] = waiting
+        else:
+            self._queued.pop(key, None)
+        self._metrics.queue_depth.set(sum(self._queued.values()))
 
     async def _skip(
         self, target: Target, event: Event, reason: str, message: str, *, warning: bool = False
