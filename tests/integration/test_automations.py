@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from jobwire.cli.main import main
-from jobwire.events.model import ProducerRef
+from jobwire.events.model import ProducerRef, format_rfc3339, parse_rfc3339
 from jobwire.timing.clock import SteppedClock
 from tests.support.builders import job_template, schedule, secret
 from tests.support.inprocess import InProcessOperator, in_process_operator
@@ -449,3 +449,37 @@ def test_a_failing_notification_is_retried_then_reported_as_an_event(
         return found if "answered 503" in found else None
 
     assert sink.url not in eventually(warnings, what="the ActionFailed Event")
+
+
+def test_a_deadline_that_passed_while_the_operator_was_down_fires_once_when_it_is_back(
+    cluster: Cluster, namespace: str, sink: JsonServer
+) -> None:
+    clock = SteppedClock()
+    applied(
+        cluster,
+        secret("sink", namespace, url=sink.url),
+        automation(
+            "heartbeat",
+            namespace,
+            {"match": {"type": ["beat"]}, "posture": "Proactive", "within": "30s"},
+            [notify("{'reason': firing.reason, 'deadline': firing.deadline}")],
+        ),
+    )
+
+    def armed() -> str | None:
+        checkpoint = status(cluster, AUTOMATIONS, namespace, "heartbeat").get("checkpoint") or {}
+        found: str | None = (checkpoint.get("keys") or {}).get("", {}).get("armedAt")
+        return found
+
+    with in_process_operator(cluster.kubeconfig, namespace, clock):
+        ready(cluster, AUTOMATIONS, namespace, "heartbeat")
+        armed_at = eventually(armed, what="the first arming checkpointed")
+    clock.advance(timedelta(minutes=5))  # the deadline passes while no operator runs
+    with in_process_operator(cluster.kubeconfig, namespace, clock):
+        (firing,) = finished_firings(cluster, namespace, "heartbeat", 1)
+        assert firing["reason"] == "Absence"
+        deadline = parse_rfc3339(armed_at) + timedelta(seconds=30)
+        assert [b["deadline"] for b in sink.received] == [format_rfc3339(deadline)]
+        # Fired once, and no deadline is left until an event re-arms it: nothing more can fire.
+        eventually(lambda: armed() is None, what="disarmed after the firing")
+    assert len(sink.received) == 1
