@@ -82,6 +82,17 @@ class Metrics:
         self.reconcile_errors = Counter(
             "jobwire_reconcile_errors_total", "Handler errors, by kind.", ["kind"], registry=r
         )
+        self.leader = Gauge(
+            "jobwire_leader",
+            "1 while this replica leads (runs Schedules, Sensors, Automations and the Job tracker), else 0.",
+            registry=r,
+        )
+        self.forwarded = Counter(
+            "jobwire_webhook_forwarded_total",
+            "Webhook requests handed to the leader through the Webhook's status, by step (sent, consumed).",
+            ["step"],
+            registry=r,
+        )
         self.schedule_lateness = Histogram(
             "jobwire_schedule_lateness_seconds",
             "From a tick's scheduled instant (with jitter) to its Job existing.",
