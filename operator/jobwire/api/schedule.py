@@ -7,10 +7,10 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field
 
-from jobwire.api.base import rule, rules
+from jobwire.api.base import ApiModel, rule, rules
 from jobwire.api.common import PRODUCER_RULES, Duration, JobTemplate, ProducerSpec, ProducerStatus
 
-__all__ = ["CatchUpPolicy", "ScheduleSpec", "ScheduleStatus"]
+__all__ = ["CatchUpPolicy", "ScheduleSpec", "ScheduleStatus", "ScheduleTiming"]
 
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 # What CEL can tell at apply time: five fields of cron characters, or one of the macros. The operator's parser
@@ -92,6 +92,15 @@ class ScheduleSpec(ProducerSpec):
     )
 
 
+class ScheduleTiming(ApiModel):
+    """The fields that decide when ticks are due, as the operator last planned with them."""
+
+    cron: str | None = None
+    interval: str | None = None
+    time_zone: str | None = None
+    suspend: bool = False
+
+
 class ScheduleStatus(ProducerStatus):
     """What the Schedule did and will do."""
 
@@ -104,4 +113,9 @@ class ScheduleStatus(ProducerStatus):
     not_before: datetime | None = Field(
         default=None,
         description="Ticks before this instant never run: set when a suspension ends or the schedule changes.",
+    )
+    timing: ScheduleTiming | None = Field(
+        default=None,
+        description="The timing (cron or interval, timeZone, suspend) the ticks were planned with: a change found "
+        "after a restart or a change of leader starts afresh, as one seen live does.",
     )

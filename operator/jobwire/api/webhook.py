@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
@@ -12,6 +13,7 @@ from jobwire.api.common import PRODUCER_RULES, ProducerSpec, ProducerStatus, Res
 
 __all__ = [
     "AuthType",
+    "ForwardedEvent",
     "HmacAuth",
     "HmacPreset",
     "RateLimit",
@@ -150,8 +152,23 @@ class WebhookCounters(ApiModel):
     rejected: dict[str, int] | None = None
 
 
+class ForwardedEvent(ApiModel):
+    """A request taken by a replica that does not lead, waiting for the leader (docs/high-availability.md)."""
+
+    id: str = Field(description="The event id: a repeat of the same delivery is not added twice.")
+    event: Any = Field(default=None, description="The event (CloudEvents JSON), when an Automation may want it.")
+    nudge: ResourceName | None = Field(default=None, description="The Sensor to poll now (spec.target).")
+    replica: str | None = Field(default=None, description="The replica that took the request.")
+    time: datetime | None = None
+
+
 class WebhookStatus(ProducerStatus):
     url: str | None = Field(default=None, description="The path to send requests to, on the receiver's address.")
     counters: WebhookCounters | None = None
     last_event_time: datetime | None = None
     last_event_id: str | None = None
+    forwarded: list[ForwardedEvent] | None = Field(
+        default=None,
+        description="Requests taken by replicas that do not lead, until the leader has handed them to its "
+        "Automations (and Sensors); bounded, over the bound those replicas answer 503.",
+    )
