@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -51,14 +50,12 @@ def test_probes_and_metrics_answer(operator: OperatorProcess) -> None:
     assert "jobwire_jobs_created_total" in metrics.text
 
 
-def test_kopf_marks_live_under_jobwire_and_no_finalizer_is_added(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
-) -> None:
+def test_kopf_leaves_no_marks_and_no_finalizer(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    """Every kind is followed through raw watch events: Kopf keeps no last-handled spec in an annotation (which
+    every replica would write, hiding a change from the leader) and adds no finalizer."""
     assert cluster.apply(manifest("Schedule", "marks", namespace, VALID["Schedule"])).returncode == 0
     wait_for_status(cluster, "schedules.jobwire.io", "marks", namespace)
     meta = cluster.get("schedules.jobwire.io", "marks", namespace)["metadata"]
     assert "finalizers" not in meta
-    foreign = [a for a in meta.get("annotations", {}) if "kopf.zalando.org" in a]
-    assert foreign == [], "Kopf's marks must live under jobwire.io"
-    assert "kopf.jobwire.io/last-handled-configuration" in meta["annotations"]
-    json.loads(meta["annotations"]["kopf.jobwire.io/last-handled-configuration"])
+    assert [a for a in meta.get("annotations", {}) if "kopf" in a] == []
+    assert list(meta["annotations"]) == ["kubectl.kubernetes.io/last-applied-configuration"]

@@ -32,6 +32,13 @@ def add_parser(commands: Subcommands) -> None:
     parser.add_argument("--webhook-port", type=int, help="port of the webhook receiver")
     parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="elect one leader among several replicas with a Lease (default: JOBWIRE_LEADER_ELECTION, else off; "
+        "the Helm chart turns it on)",
+    )
     run_now.add_arguments(parser)
     add_cluster_flags(parser, namespace=False)
 
@@ -52,6 +59,8 @@ def _operator_settings(args: argparse.Namespace) -> Settings:
         log = replace(log, json=True)
     if args.log_level:
         log = replace(log, level=args.log_level.upper())
+    if args.leader_election is not None:
+        settings = replace(settings, leader_election=replace(settings.leader_election, enabled=args.leader_election))
     return replace(settings, http=http, log=log)
 
 
@@ -82,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         return _run_operator(args)
     if len(args.namespace) > 1 or args.all_namespaces:
         return _usage("run KIND/NAME takes one namespace (-n NS)")
-    operator_only = ("probe_port", "webhook_port", "log_level")
+    operator_only = ("probe_port", "webhook_port", "log_level", "leader_election")
     if any(getattr(args, flag) is not None for flag in operator_only) or args.log_json:
         return _usage(
-            "--probe-port, --webhook-port, --log-json and --log-level apply to the operator, not to run KIND/NAME"
+            "--probe-port, --webhook-port, --log-json, --log-level and --leader-election apply to the operator, "
+            "not to run KIND/NAME"
         )
     return run_now.run(args)

@@ -31,7 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from jobwire.api.automation import Action, AutomationSpec, NotifyFormat, Posture, RunJobAction, TargetRef
 from jobwire.automations.firing import Firing, Planned, plan
-from jobwire.automations.matching import MatchIndex
+from jobwire.automations.matching import Matcher, MatchIndex
 from jobwire.automations.rule import Rule, consider
 from jobwire.automations.trigger import Fire, Observed, TriggerState
 from jobwire.events.bus import EventBus
@@ -116,6 +116,9 @@ class AutomationController:
         self._settings = settings
         self._loaded: dict[Key, Loaded] = {}
         self._index: MatchIndex[Key] = MatchIndex()
+        self._wanted: MatchIndex[Key] = MatchIndex()
+        """Every replica: what each Automation's match could take, loaded or not (see `track`)."""
+        self._tracked: dict[Key, tuple[str, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._dirty: OrderedDict[Key, float] = OrderedDict()
         """Automations whose state changed since it was last written, oldest change first (monotonic seconds)."""
@@ -138,6 +141,44 @@ class AutomationController:
         return [loaded.rule for loaded in self._loaded.values()]
 
     # -- from the handlers ---------------------------------------------------------------------------------------
+
+    def track(self, body: JSON) -> None:
+        """On every replica, leader or not: file the Automation's match (type, source), so that a replica that
+        does not lead knows whether an event its webhook receiver took may be wanted by the leader's Automations
+        (it forwards only those). Cheap: the spec is read once per generation, no CEL is compiled."""
+        meta = body.get("metadata") or {}
+        key: Key = (meta.get("namespace", ""), meta.get("name", ""))
+        mark = (meta.get("uid", ""), int(meta.get("generation") or 0))
+        if self._tracked.get(key) == mark:
+            return
+        self._tracked[key] = mark
+        try:
+            spec = AutomationSpec.model_validate(body.get("spec") or {})
+        except ValidationError:
+            self._wanted.remove(key)
+            return
+        if spec.suspend:
+            self._wanted.remove(key)
+            return
+        match = spec.trigger.match
+        self._wanted.add(
+            key, Matcher.of(type=match.type, source=match.source, subject=match.subject, labels=match.labels)
+        )
+
+    def untrack(self, namespace: str, name: str) -> None:
+        self._tracked.pop((namespace, name), None)
+        self._wanted.remove((namespace, name))
+
+    def may_want(self, event: Event) -> bool:
+        """Whether some Automation (suspended ones aside) could take `event` — by type and source only."""
+        return bool(self._wanted.candidates(event.type, event.source))
+
+    async def deactivate(self) -> None:
+        """This replica no longer leads: every Automation is dropped here — no deadline, firing or checkpoint
+        starts any more (a firing under way finishes; the new leader resumes firings from status)."""
+        for key in list(self._loaded):
+            await self._drop(key)
+        self._dirty.clear()
 
     def is_stale(self, meta: Mapping[str, Any]) -> bool:
         loaded = self._loaded.get((meta.get("namespace", ""), meta.get("name", "")))
@@ -214,6 +255,12 @@ class AutomationController:
 
     async def close(self) -> None:
         """Finish what runs and write every state not yet written: a clean stop loses nothing."""
+        await self.flush()
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def flush(self) -> None:
+        """Write every state not yet written, and wait for what runs (a clean stop, or handing leadership over)."""
         dirty = [self._loaded[key] for key in self._dirty if key in self._loaded]
         for loaded in dirty:
             await self._writers.acquire()
@@ -222,8 +269,6 @@ class AutomationController:
             task.add_done_callback(self._tasks.discard)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
 
     async def _drop(self, key: Key) -> None:
         self._index.remove(key)

@@ -30,7 +30,7 @@ from jobwire.status.conditions import Verdict, format_time, set_condition
 from jobwire.timing.clock import Clock
 from jobwire.timing.ticker import Ticker
 
-__all__ = ["RUN_REQUESTED", "ScheduleController", "parse_time"]
+__all__ = ["RUN_REQUESTED", "ScheduleController", "parse_time", "starts_afresh", "timing_of"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,22 @@ RETRY_MIN = timedelta(seconds=1)
 RETRY_MAX = timedelta(seconds=30)
 
 Key = tuple[str, str]
+TIMING = ("cron", "interval", "timeZone")
+
+
+def timing_of(spec: Any) -> JSON:
+    """What decides when ticks are due (and whether they run): kept in status as `timing`."""
+    spec = spec or {}
+    return {
+        **{field: spec[field] for field in TIMING if spec.get(field) is not None},
+        "suspend": bool(spec.get("suspend")),
+    }
+
+
+def starts_afresh(old: Any, new: Any) -> bool:
+    """A new timing, or the end of a suspension: no tick from before the change is caught up."""
+    resumed = bool(old.get("suspend")) and not new.get("suspend")
+    return resumed or any(old.get(field) != new.get(field) for field in TIMING)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -63,6 +79,16 @@ class ScheduleState:
     failures: int = 0
 
 
+@dataclass
+class Seen:
+    """The object as last synced, valid or not: what the watch must change before it is synced again."""
+
+    uid: str
+    generation: int
+    timing: JSON
+    run_requested: str | None
+
+
 class ScheduleController:
     def __init__(
         self,
@@ -79,12 +105,51 @@ class ScheduleController:
         self._metrics = metrics
         self._clock = clock
         self._states: dict[Key, ScheduleState] = {}
+        self._seen: dict[Key, Seen] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         self.ticker: Ticker[Key] = Ticker(clock, self._wake, max_in_flight=256)
 
     # -- from the handlers ---------------------------------------------------------------------------------------
 
-    async def sync(self, body: JSON, *, fresh_start: bool) -> None:
+    def is_stale(self, meta: Any) -> bool:
+        """Whether the watch shows something not synced yet: a new object or generation, or a run-now value."""
+        seen = self._seen.get((meta.get("namespace", ""), meta.get("name", "")))
+        return (
+            seen is None
+            or seen.uid != meta.get("uid", "")
+            or seen.generation != int(meta.get("generation") or 0)
+            or seen.run_requested != (meta.get("annotations") or {}).get(RUN_REQUESTED)
+        )
+
+    async def sync(self, body: JSON) -> None:
+        """Whatever changed: a spec (loaded again), a run-now annotation (one run), or an object not seen before.
+
+        A change of timing or the end of a suspension starts afresh (no earlier tick is caught up). It is judged
+        against the timing last synced here or, for an object this process has not seen yet (a restart, a new
+        leader), against the timing its status says ticks were planned with."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        uid, generation = meta.get("uid", ""), int(meta.get("generation") or 0)
+        requested = (meta.get("annotations") or {}).get(RUN_REQUESTED)
+        status = body.get("status") or {}
+        seen = self._seen.get(key)
+        if seen is not None and seen.uid == uid and seen.generation == generation:
+            seen.run_requested = requested
+            if requested and requested != status.get("runRequestedAt") and key in self._states:
+                await self.run_requested(body, requested)
+            return
+        timing = timing_of(body.get("spec"))
+        before = seen.timing if seen is not None and seen.uid == uid else status.get("timing")
+        self._seen[key] = Seen(uid=uid, generation=generation, timing=timing, run_requested=requested)
+        await self._load(body, fresh_start=before is not None and starts_afresh(before, timing))
+
+    def deactivate(self) -> None:
+        """This replica no longer leads: no tick runs here any more (the next leader loads every Schedule)."""
+        for key in list(self._states):
+            self.forget(*key)
+        self._seen.clear()
+
+    async def _load(self, body: JSON, *, fresh_start: bool) -> None:
         """(Re)load a Schedule. `fresh_start`: its spec changed or a suspension ended, so no earlier tick runs."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
@@ -153,6 +218,10 @@ class ScheduleController:
     def forget(self, namespace: str, name: str) -> None:
         self._states.pop((namespace, name), None)
         self.ticker.remove((namespace, name))
+
+    def deleted(self, namespace: str, name: str) -> None:
+        self.forget(namespace, name)
+        self._seen.pop((namespace, name), None)
 
     async def run_requested(self, body: JSON, value: str) -> DispatchResult | None:
         """`jobwire.io/run-requested-at` got a new value: one run now, under the Schedule's policies."""
@@ -307,6 +376,8 @@ class ScheduleController:
         not_before: datetime | None = None,
     ) -> None:
         now = self._clock.now()
+        seen = self._seen.get(key)
+        timing = seen.timing if seen is not None else None
 
         def change(status: JSON) -> JSON:
             updated = {
@@ -325,6 +396,8 @@ class ScheduleController:
             }
             if not_before is not None:
                 updated["notBefore"] = format_time(not_before)
+            if timing is not None:
+                updated["timing"] = timing
             return updated
 
         await self._status.update(PLURAL, key[0], key[1], change)

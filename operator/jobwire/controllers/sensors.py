@@ -197,6 +197,11 @@ class SensorController:
         if state is not None:
             await state.source.close()
 
+    async def deactivate(self) -> None:
+        """This replica no longer leads: no poll starts here any more (one under way finishes)."""
+        for key in list(self._states):
+            await self.forget(*key)
+
     async def close(self) -> None:
         for key in list(self._states):
             await self.forget(*key)

@@ -1,7 +1,9 @@
 """The Webhook controller: which path belongs to which Webhook, its secrets, its counters and its status.
 
 The receiver asks it for a Webhook by path token; it is filled from the watch (every replica has every
-Webhook), so the receiver is stateless and any replica answers any request.
+Webhook), so the receiver is stateless and any replica answers any request. With several replicas only the leader
+writes the Ready condition, and what a request means for Automations and Sensors (which run on the leader only)
+is forwarded to it through the Webhook's status (webhooks/forwarding.py).
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobwire.api.webhook import AuthType, WebhookSpec
-from jobwire.events.model import ProducerRef
+from jobwire.events.model import Event, ProducerRef
 from jobwire.jobs.pipeline import Pipeline, RunSpec, Target
 from jobwire.kube.api import JSON
 from jobwire.kube.secrets import MissingSecret, SecretReader
@@ -26,18 +28,40 @@ from jobwire.kube.status import StatusWriter
 from jobwire.status.conditions import Verdict, format_time, set_condition
 from jobwire.timing.clock import Clock
 from jobwire.webhooks.auth import Secrets
+from jobwire.webhooks.forwarding import ForwardRefused, appended, forward_entry, holds, without
 from jobwire.webhooks.paths import webhook_path, webhook_token
 from jobwire.webhooks.ratelimit import TokenBucket
 from jobwire.webhooks.replay import ReplayGuard
 
-__all__ = ["WebhookController", "WebhookEntry"]
+__all__ = ["LeaderView", "WebhookController", "WebhookEntry"]
 
 log = logging.getLogger(__name__)
 
 PLURAL = "webhooks"
 FLUSH_SECONDS = 2.0
 RECHECK_ROUNDS = 5  # not-Ready Webhooks are checked again every FLUSH_SECONDS * RECHECK_ROUNDS
+CONSUMED_IDS = 10_000
+"""Forwarded entries the leader remembers handing on: one seen again before its removal lands is not handed twice."""
 Key = tuple[str, str]
+Publish = Callable[[Event, ProducerRef | None], Awaitable[None]]
+
+
+def _always(*_: object) -> bool:
+    return True
+
+
+@dataclass
+class LeaderView:
+    """What the Webhook controller knows of leadership; the defaults are one replica, which always leads."""
+
+    leading: Callable[[], bool] = _always
+    automations_may_want: Callable[[Event], bool] = _always
+    """Whether some Automation's match could take the event (a follower forwards only those)."""
+    sensor_exists: Callable[[str, str], bool] = _always
+    """Whether there is such a Sensor (a follower's check for spec.target; it polls on the leader)."""
+    publish: Publish | None = None
+    """The leader's event bus, for forwarded events (not counted again: the replica that took them did)."""
+    identity: str = ""
 
 
 @dataclass
@@ -50,6 +74,8 @@ class WebhookEntry:
     generation: int | None = None
     ready: bool = True
     body: JSON | None = None
+    reported: bool = False
+    """Its Ready condition was written by this replica while leading."""
 
 
 @dataclass
@@ -79,7 +105,9 @@ class WebhookController:
         self._by_token: dict[str, WebhookEntry] = {}
         self._token_of: dict[Key, str] = {}
         self._tallies: dict[Key, _Tally] = {}
+        self._consumed: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.replay = ReplayGuard()
+        self.view = LeaderView()
 
     # -- from the handlers ---------------------------------------------------------------------------------------
 
@@ -94,7 +122,8 @@ class WebhookController:
             self.forget(*key)
             first = exc.errors()[0]
             message = f"spec.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-            await self._ready(key, generation, Verdict(False, "InvalidSpec", message), url=None)
+            if self.view.leading():
+                await self._ready(key, generation, Verdict(False, "InvalidSpec", message), url=None)
             return
         ref = ProducerRef(
             kind="Webhook", namespace=key[0], name=key[1], uid=uid, labels=(body["metadata"].get("labels") or {})
@@ -120,7 +149,20 @@ class WebhookController:
             body=None if verdict.ok else body,
         )
         self._token_of[key] = token
-        await self._ready(key, generation, verdict, url=webhook_path(uid))
+        if self.view.leading():
+            await self._ready(key, generation, verdict, url=webhook_path(uid))
+            self._by_token[token].reported = True
+
+    def reported(self, meta: Mapping[str, Any]) -> bool:
+        """Whether this object's Ready condition was written here while leading (a new leader writes the rest)."""
+        token = self._token_of.get((meta.get("namespace", ""), meta.get("name", "")))
+        entry = self._by_token.get(token) if token else None
+        return entry is not None and entry.reported and not self.is_stale(meta)
+
+    def deactivate(self) -> None:
+        """No longer leading: the next time this replica leads, it writes every Ready condition again."""
+        for entry in self._by_token.values():
+            entry.reported = False
 
     def is_stale(self, meta: Mapping[str, Any]) -> bool:
         """Whether this object (uid, generation) is not yet what the table holds: new, changed, or recreated."""
@@ -211,6 +253,62 @@ class WebhookController:
         for entry in [e for e in self._by_token.values() if not e.ready and e.body is not None]:
             assert entry.body is not None
             await self.sync(entry.body)
+
+    # -- several replicas -------------------------------------------------------------------------------------------
+
+    async def forward(self, entry: WebhookEntry, event: Event, *, publish: bool, nudge: str | None) -> None:
+        """On a replica that does not lead: leave the event (and the Sensor to nudge) in the Webhook's status for
+        the leader. Returns once it is stored; ForwardRefused when it cannot be (the list is full, the event too
+        large, the Webhook gone), KubeError when the API server failed."""
+        item = forward_entry(event, publish=publish, nudge=nudge, replica=self.view.identity, now=self._clock.now())
+        ref = entry.ref
+        written = await self._status.update(PLURAL, ref.namespace, ref.name, appended(item))
+        if written is None:
+            raise ForwardRefused("WebhookGone", "the webhook was deleted")
+        if not holds(written, item["id"]):
+            raise ForwardRefused("ForwardQueueFull", "too many requests wait for the leader; retry")
+        log.debug("webhook %s/%s: event %s forwarded to the leader", ref.namespace, ref.name, event.id)
+
+    async def consume(self, body: JSON) -> int:
+        """On the leader: hand what followers forwarded to the Automations (and poll the Sensors they nudge),
+        each entry once, then take the entries out of the status. Returns how many were handed on."""
+        waiting = (body.get("status") or {}).get("forwarded") or []
+        if not waiting:
+            return 0
+        meta = body["metadata"]
+        ref = ProducerRef(
+            kind="Webhook",
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta.get("uid", ""),
+            labels=meta.get("labels") or {},
+        )
+        done: list[str] = []
+        handed = 0
+        for item in waiting:
+            entry_id = str(item.get("id") or "")
+            done.append(entry_id)
+            mark = (ref.uid, entry_id)
+            if mark in self._consumed:
+                continue
+            self._consumed[mark] = None
+            while len(self._consumed) > CONSUMED_IDS:
+                self._consumed.popitem(last=False)
+            handed += 1
+            sensor = item.get("nudge")
+            if sensor and not self.nudge(ref.namespace, str(sensor)):
+                log.info("webhook %s/%s: forwarded nudge of sensor %s: no such sensor", ref.namespace, ref.name, sensor)
+            if item.get("event") is not None and self.view.publish is not None:
+                try:
+                    event = Event.from_dict(item["event"])
+                except ValueError as exc:
+                    log.warning(
+                        "webhook %s/%s: forwarded event %s unreadable: %s", ref.namespace, ref.name, entry_id, exc
+                    )
+                    continue
+                await self.view.publish(event, ref)
+        await self._status.update(PLURAL, ref.namespace, ref.name, without(done))
+        return handed
 
     # -- status ---------------------------------------------------------------------------------------------------
 

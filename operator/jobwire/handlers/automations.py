@@ -15,9 +15,4 @@ __all__ = ["register"]
 def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.event(GROUP, VERSION, AUTOMATION.plural, registry=registry, id="automation-watch")
     async def watch(event: kopf.RawEvent, memo: Context, **_: Any) -> None:
-        obj = event.get("object") or {}
-        meta = obj.get("metadata") or {}
-        if event.get("type") == "DELETED":
-            await memo.automations.forget(meta.get("namespace", ""), meta.get("name", ""))
-        elif memo.automations.is_stale(meta):
-            await memo.automations.sync(dict(obj))
+        await memo.leadership.on_event(AUTOMATION.plural, event)  # they decide and act on the leader only

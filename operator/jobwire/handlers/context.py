@@ -14,6 +14,7 @@ from jobwire.jobs.tracker import Tracker
 from jobwire.kube.api import Kube
 from jobwire.kube.events import EventRecorder
 from jobwire.kube.status import StatusWriter
+from jobwire.leader.gate import Leadership
 from jobwire.metrics import Metrics
 from jobwire.settings import Settings
 from jobwire.timing.clock import Clock
@@ -37,3 +38,7 @@ class Context:
     webhooks: WebhookController
     sensors: SensorController
     automations: AutomationController
+    leadership: Leadership
+    """Which engines this replica feeds: all while it leads (always, without leader election)."""
+    identity: str = ""
+    """This replica's name: in the Lease, and the reportingInstance of its Events."""

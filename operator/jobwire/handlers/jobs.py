@@ -7,6 +7,7 @@ from typing import Any
 import kopf
 
 from jobwire.handlers.context import Context
+from jobwire.leader.gate import JOBS
 
 __all__ = ["register"]
 
@@ -14,7 +15,4 @@ __all__ = ["register"]
 def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.event("batch", "v1", "jobs", labels={"jobwire.io/kind": kopf.PRESENT}, registry=registry, id="job-track")
     async def track(event: kopf.RawEvent, memo: Context, **_: Any) -> None:
-        obj = event.get("object")
-        if not obj:
-            return
-        await memo.tracker.observe(dict(obj), deleted=event.get("type") == "DELETED")
+        await memo.leadership.on_event(JOBS, event)  # recorded by the leader only

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -14,7 +15,7 @@ from jobwire.api.kinds import KINDS
 from jobwire.controllers.automations import AutomationController
 from jobwire.controllers.schedules import ScheduleController
 from jobwire.controllers.sensors import SensorController
-from jobwire.controllers.webhooks import WebhookController
+from jobwire.controllers.webhooks import LeaderView, WebhookController
 from jobwire.events.bus import EventBus
 from jobwire.handlers import automations, jobs, schedules, sensors, webhooks
 from jobwire.handlers.context import Context
@@ -26,6 +27,8 @@ from jobwire.kube.client import make_api_client
 from jobwire.kube.events import EventRecorder
 from jobwire.kube.secrets import SecretReader
 from jobwire.kube.status import StatusWriter
+from jobwire.leader.gate import Leadership
+from jobwire.leader.lease import LeaseElector, default_identity
 from jobwire.metrics import Metrics
 from jobwire.probes.server import ProbeServer
 from jobwire.receiver.server import WebhookReceiver
@@ -40,9 +43,11 @@ KOPF_PREFIX = "kopf.jobwire.io"
 
 
 def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
-    """Kopf's knobs. Its marks on objects live under kopf.jobwire.io — not jobwire.io itself, whose annotations
-    (run-requested-at, reset-cursor) Kopf would then take for its own and never diff — and it needs no finalizer:
-    Jobs carry an ownerReference, so the garbage collector cleans up after a deleted producer."""
+    """Kopf's knobs. Every handler takes raw watch events, so Kopf writes no marks on the objects (with several
+    replicas they would be written by each); were it to, they would live under kopf.jobwire.io — not jobwire.io
+    itself, whose annotations (run-requested-at, reset-cursor) Kopf would then take for its own and never diff —
+    and it needs no finalizer: Jobs carry an ownerReference, so the garbage collector cleans up after a deleted
+    producer."""
     ks = kopf.OperatorSettings()
     ks.persistence.finalizer = f"{KOPF_PREFIX}/finalizer"
     ks.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
@@ -68,6 +73,11 @@ def build_registry() -> kopf.OperatorRegistry:
         )
         return info
 
+    @kopf.on.cleanup(registry=registry)
+    async def resign(memo: Context, **_: Any) -> None:
+        """As soon as the operator is told to stop: the leader hands over (a no-op without an election)."""
+        await memo.leadership.resign()
+
     schedules.register(registry)
     webhooks.register(registry)
     sensors.register(registry)
@@ -76,10 +86,10 @@ def build_registry() -> kopf.OperatorRegistry:
     return registry
 
 
-def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
+def build_context(settings: Settings, kube: Kube, clock: Clock, *, identity: str = "") -> Context:
     metrics = Metrics()
     status = StatusWriter(kube)
-    recorder = EventRecorder(kube)
+    recorder = EventRecorder(kube, instance=identity)
     bus = EventBus()
     pipeline = Pipeline(
         kube,
@@ -127,7 +137,27 @@ def build_context(settings: Settings, kube: Kube, clock: Clock) -> Context:
         bus=bus,
         settings=settings.automations,
     )
+    leadership = Leadership(
+        kube=kube,
+        namespaces=settings.watch.namespaces,
+        schedules=controller,
+        sensors=sensor_controller,
+        webhooks=hooks,
+        automations=automation_controller,
+        tracker=tracker,
+        metrics=metrics,
+        leading=not settings.leader_election.enabled,
+    )
+    hooks.view = LeaderView(
+        leading=lambda: leadership.leading,
+        automations_may_want=automation_controller.may_want,
+        sensor_exists=leadership.sensor_exists,
+        publish=bus.publish,
+        identity=identity,
+    )
     return Context(
+        leadership=leadership,
+        identity=identity,
         automations=automation_controller,
         webhooks=hooks,
         sensors=sensor_controller,
@@ -155,7 +185,8 @@ async def run_operator(
     """Run until `stop` is set (or a signal stops Kopf). `on_context` sees the parts once built (benchmarks feed
     events straight to the bus with it)."""
     api = await make_api_client()
-    context = build_context(settings, Kube(api), clock or SystemClock())
+    identity = settings.leader_election.identity or default_identity()
+    context = build_context(settings, Kube(api), clock or SystemClock(), identity=identity)
     if on_context is not None:
         on_context(context)
     ready = ready or asyncio.Event()
@@ -176,6 +207,10 @@ async def run_operator(
         asyncio.create_task(context.automations.ticker.run(), name="jobwire-automation-deadlines"),
         asyncio.create_task(context.automations.run_checkpoints(), name="jobwire-automation-checkpoints"),
     ]
+    elector = await _elector(settings, context)
+    if elector is not None:
+        context.leadership.release = elector.release
+        background.append(asyncio.create_task(elector.run(), name="jobwire-leader-election"))
     scope = "cluster-wide" if settings.watch.clusterwide else f"namespaces {', '.join(settings.watch.namespaces)}"
     log.info(
         "jobwire operator starting (%s); probes and metrics on :%d, webhooks on :%d",
@@ -200,10 +235,52 @@ async def run_operator(
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await context.leadership.close()
         await context.webhooks.flush_counters()
         await context.sensors.close()
         await context.automations.close()
         await context.recorder.drain()
+        if elector is not None:
+            await elector.release()  # last: what the leader wrote above was written while it held the Lease
         await probes.stop()
         await api.close()
         log.info("jobwire operator stopped")
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+async def _elector(settings: Settings, context: Context) -> LeaseElector | None:
+    """The Lease election when it is on (the chart turns it on); without it this replica always leads."""
+    election = settings.leader_election
+    if not election.enabled:
+        return None
+    namespace = election.namespace
+    if not namespace:
+        found = await asyncio.to_thread(_read_text, SERVICE_ACCOUNT_NAMESPACE)
+        namespace = found.strip() if found else "default"
+    log.info(
+        "leader election on: Lease %s/%s as %s (lease %gs, renewed every %gs)",
+        namespace,
+        election.lease_name,
+        context.identity,
+        election.lease_seconds,
+        election.renew_seconds,
+    )
+    return LeaseElector(
+        context.kube,
+        namespace=namespace,
+        name=election.lease_name,
+        identity=context.identity,
+        lease_seconds=election.lease_seconds,
+        renew_seconds=election.renew_seconds,
+        on_started=context.leadership.start_leading,
+        on_stopped=context.leadership.stop_leading,
+    )
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None

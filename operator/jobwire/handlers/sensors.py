@@ -15,9 +15,4 @@ __all__ = ["register"]
 def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.event(GROUP, VERSION, SENSOR.plural, registry=registry, id="sensor-watch")
     async def watch(event: kopf.RawEvent, memo: Context, **_: Any) -> None:
-        obj = event.get("object") or {}
-        meta = obj.get("metadata") or {}
-        if event.get("type") == "DELETED":
-            await memo.sensors.forget(meta.get("namespace", ""), meta.get("name", ""))
-        elif memo.sensors.is_stale(meta):
-            await memo.sensors.sync(dict(obj))
+        await memo.leadership.on_event(SENSOR.plural, event)  # the engine polls on the leader only

@@ -21,9 +21,5 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
     @kopf.on.event(GROUP, VERSION, plural, registry=registry, id="webhook-watch")
     async def watch(event: kopf.RawEvent, memo: Context, **_: Any) -> None:
-        obj = event.get("object") or {}
-        meta = obj.get("metadata") or {}
-        if event.get("type") == "DELETED":
-            memo.webhooks.forget(meta.get("namespace", ""), meta.get("name", ""))
-        elif memo.webhooks.is_stale(meta):
-            await memo.webhooks.sync(dict(obj))
+        # Every replica keeps the table; the leader also writes Ready and takes what followers forwarded.
+        await memo.leadership.on_event(plural, event)

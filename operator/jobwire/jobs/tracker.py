@@ -75,6 +75,10 @@ class Tracker:
         self._plurals = plurals
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
+    def deactivate(self) -> None:
+        """This replica no longer leads: the next time it does, it records every Job it lists afresh."""
+        self._seen.clear()
+
     def _first_time(self, uid: str, phase: str) -> bool:
         key = (uid, phase)
         if key in self._seen:

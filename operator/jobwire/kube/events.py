@@ -37,8 +37,10 @@ class ObjectRef:
 class EventRecorder:
     """Posts Events in the background: the event -> Job path never waits for a courtesy API call."""
 
-    def __init__(self, kube: Kube, *, max_pending: int = 10_000) -> None:
+    def __init__(self, kube: Kube, *, max_pending: int = 10_000, instance: str = "") -> None:
+        """`instance`: this replica's name, as the Events' reportingInstance (which replica acted)."""
         self._kube = kube
+        self._instance = instance
         self._max_pending = max_pending
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -81,6 +83,7 @@ class EventRecorder:
             "type": "Warning" if warning else "Normal",
             "source": {"component": COMPONENT},
             "reportingComponent": COMPONENT,
+            **({"reportingInstance": self._instance} if self._instance else {}),
             "firstTimestamp": stamp,
             "lastTimestamp": stamp,
             "count": 1,

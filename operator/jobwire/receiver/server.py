@@ -5,7 +5,9 @@
       -> event (400, 415) -> filter (202 filtered) -> pipeline -> 202 created | 200 duplicate | 409/422/503
 
 It holds no state of its own: every replica answers any request, because the Webhooks come from the watch and the
-Job name makes a delivery that two replicas (or two retries) handle create one Job.
+Job name makes a delivery that two replicas (or two retries) handle create one Job. A replica that does not lead
+forwards the event to the leader's Automations (and a Sensor nudge) through the Webhook's status before it
+answers (webhooks/forwarding.py); when it cannot, it answers 503.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from jobwire.api.webhook import AuthType
 from jobwire.controllers.webhooks import WebhookController, WebhookEntry
+from jobwire.events.model import Event
 from jobwire.jobs.pipeline import DispatchOutcome, Pipeline
 from jobwire.kube.errors import KubeError
 from jobwire.kube.secrets import MissingSecret
@@ -27,6 +30,7 @@ from jobwire.timing.clock import Clock
 from jobwire.webhooks.auth import verify
 from jobwire.webhooks.errors import AuthFailure, IntakeError
 from jobwire.webhooks.filtering import evaluate_filter, filter_context
+from jobwire.webhooks.forwarding import ForwardRefused
 from jobwire.webhooks.intake import build_event
 from jobwire.webhooks.paths import PATH_PREFIX
 from jobwire.webhooks.ratelimit import retry_after
@@ -170,9 +174,12 @@ class WebhookReceiver:
                 if verdict.error:
                     answer["filterError"] = verdict.error
                 return _reply(202, answer)
+        leading = self._controller.view.leading()
         nudged: list[str] = []
         if spec.target is not None:
-            if not self._controller.nudge(entry.ref.namespace, spec.target.sensor):
+            # The leader polls the Sensor now; another replica checks it exists and forwards the nudge below.
+            there = self._controller.nudge if leading else self._controller.view.sensor_exists
+            if not there(entry.ref.namespace, spec.target.sensor):
                 return self._reject(
                     entry,
                     503,
@@ -182,7 +189,10 @@ class WebhookReceiver:
                 )
             nudged.append(spec.target.sensor)
         if entry.target is None:
-            await self._pipeline.publish(entry.ref, event)  # for Automations
+            if leading:
+                await self._pipeline.publish(entry.ref, event)  # for Automations
+            elif (refused := await self._forward(entry, event, nudged)) is not None:
+                return refused
             self._controller.count(entry, "accepted", event_id=event.id)
             return _reply(202, {"eventId": event.id, "jobs": [], "duplicate": False, "nudged": nudged})
         try:
@@ -192,6 +202,8 @@ class WebhookReceiver:
             return self._reject(
                 entry, 503, "ApiUnavailable", "the Kubernetes API is unavailable; retry", {"Retry-After": "1"}
             )
+        if not leading and (refused := await self._forward(entry, event, nudged)) is not None:
+            return refused  # the Job exists (a retry finds it: 200 duplicate) but the leader has not got the event
         if result.outcome is DispatchOutcome.CREATED:
             self._controller.count(entry, "accepted", event_id=event.id)
             return _reply(202, {"eventId": event.id, "jobs": list(result.jobs), "duplicate": False})
@@ -206,12 +218,35 @@ class WebhookReceiver:
         status = RETRYABLE_SKIPS.get(result.reason, 503)
         return self._reject(entry, status, result.reason, result.message, {"Retry-After": "5"})
 
+    async def _forward(self, entry: WebhookEntry, event: Event, nudged: list[str]) -> web.Response | None:
+        """On a replica that does not lead: what the request means for Automations and Sensors goes to the leader
+        through the Webhook's status before the answer (nothing accepted is lost); None when done or not needed."""
+        publish = self._controller.view.automations_may_want(event)
+        if not publish and not nudged:
+            return None
+        try:
+            await self._controller.forward(entry, event, publish=publish, nudge=nudged[0] if nudged else None)
+        except ForwardRefused as exc:
+            return self._reject(entry, 503, exc.reason, str(exc), {"Retry-After": "1"})
+        except KubeError as exc:
+            log.warning("webhook %s/%s: could not forward to the leader: %s", entry.ref.namespace, entry.ref.name, exc)
+            return self._reject(
+                entry, 503, "ApiUnavailable", "the Kubernetes API is unavailable; retry", {"Retry-After": "1"}
+            )
+        self._metrics.forwarded.labels("sent").inc()
+        return None
+
     async def _authenticate(self, entry: WebhookEntry, headers: dict[str, str], body: bytes) -> web.Response | None:
         for fresh in (False, True):
             try:
                 secrets = await self._controller.secrets_for(entry, fresh=fresh)
             except MissingSecret as exc:
                 return self._reject(entry, 503, "SecretNotFound", str(exc), {"Retry-After": "5"})
+            except KubeError as exc:  # the Secret could not be read: an outage, not a failure of this request
+                log.warning("webhook %s/%s: API server failed: %s", entry.ref.namespace, entry.ref.name, exc)
+                return self._reject(
+                    entry, 503, "ApiUnavailable", "the Kubernetes API is unavailable; retry", {"Retry-After": "1"}
+                )
             try:
                 verify(
                     entry.spec.auth,
