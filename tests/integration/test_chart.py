@@ -72,6 +72,14 @@ def only(manifests: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [m for m in manifests if m["kind"] == kind]
 
 
+LEADER_ELECTION = "-leader-election"
+
+
+def operator_roles(manifests: list[dict[str, Any]], kind: str = "Role") -> list[dict[str, Any]]:
+    """The operator's Roles (or RoleBindings) in the watched namespaces, without the leader election's own."""
+    return [m for m in only(manifests, kind) if not m["metadata"]["name"].endswith(LEADER_ELECTION)]
+
+
 # --- the chart on its own ---------------------------------------------------------------------------------------
 
 EVERYTHING_ON: dict[str, Any] = {
@@ -110,6 +118,7 @@ def test_helm_lint_strict_passes(helm: Helm, tmp_path: Path, case: str) -> None:
         ({"rbac": {"extraRules": [{"resources": ["pods"]}]}}, "/rbac/extraRules/0"),
         ({"unknownValue": 1}, "unknownValue"),
         ({"ingress": {"enabled": True}}, "ingress.enabled needs at least one host"),
+        ({"leaderElection": {"renewPeriodSeconds": 15}}, "renewPeriodSeconds must be below"),
     ],
 )
 def test_values_the_chart_cannot_honour_are_refused(
@@ -124,10 +133,10 @@ def test_values_the_chart_cannot_honour_are_refused(
 def test_namespace_scope_renders_a_role_per_namespace_and_the_flags_that_match(helm: Helm, tmp_path: Path) -> None:
     values = write_values(tmp_path / "v.yaml", {"watch": {"namespaces": ["team-a", "team-b"]}})
     manifests = helm.template(values, namespace="jobwire-system")
-    roles = only(manifests, "Role")
+    roles = operator_roles(manifests)
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert all(rules_of(role) == OPERATOR_RULES for role in roles)
-    bindings = [b for b in only(manifests, "RoleBinding") if b["roleRef"]["kind"] == "Role"]
+    bindings = [b for b in operator_roles(manifests, "RoleBinding") if b["roleRef"]["kind"] == "Role"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "jw-jobwire", "namespace": "jobwire-system"}]
@@ -145,7 +154,7 @@ def test_namespace_scope_renders_a_role_per_namespace_and_the_flags_that_match(h
 
 def test_an_empty_namespace_list_means_the_release_namespace(helm: Helm, tmp_path: Path) -> None:
     manifests = helm.template(write_values(tmp_path / "v.yaml", {}), namespace="jobwire-system")
-    assert [r["metadata"]["namespace"] for r in only(manifests, "Role")] == ["jobwire-system"]
+    assert [r["metadata"]["namespace"] for r in operator_roles(manifests)] == ["jobwire-system"]
     [deployment] = only(manifests, "Deployment")
     assert "--namespace=jobwire-system" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
@@ -153,7 +162,7 @@ def test_an_empty_namespace_list_means_the_release_namespace(helm: Helm, tmp_pat
 def test_cluster_scope_renders_one_cluster_role_with_the_same_rules(helm: Helm, tmp_path: Path) -> None:
     values = write_values(tmp_path / "v.yaml", {"watch": {"scope": "cluster", "namespaces": ["ignored"]}})
     manifests = helm.template(values, namespace="jobwire-system")
-    assert only(manifests, "Role") == []
+    assert operator_roles(manifests) == []
     roles = {r["metadata"]["name"]: r for r in only(manifests, "ClusterRole")}
     assert rules_of(roles["jw-jobwire-jobwire-system"]) == OPERATOR_RULES
     # Cluster-wide, Kopf needs no Namespace list: only the CRDs.
@@ -173,7 +182,7 @@ def test_extra_rules_join_the_operators_role_and_extra_cluster_rules_get_their_o
         "rbac": {"extraRules": [READ_CONFIGMAPS], "extraClusterRules": [nodes]},
     }
     manifests = helm.template(write_values(tmp_path / "v.yaml", values), namespace="jobwire-system")
-    [role] = only(manifests, "Role")
+    [role] = operator_roles(manifests)
     assert rules_of(role) == [*OPERATOR_RULES, ([""], ["configmaps"], ["get", "list"])]
     extra = next(r for r in only(manifests, "ClusterRole") if r["metadata"]["name"].endswith("-extra"))
     assert rules_of(extra) == [([""], ["nodes"], ["list"])]
@@ -217,10 +226,56 @@ def test_the_runner_cluster_role_is_the_one_make_run_and_the_tests_use(helm: Hel
     assert account["metadata"]["namespace"] == "jobwire-system"
     without = helm.template(write_values(tmp_path / "w.yaml", {"jobs": {"impersonate": False}}), namespace="x")
     assert not [r for r in only(without, "ClusterRole") if r["metadata"]["name"].endswith("-runner")]
-    [operator_role] = only(without, "Role")
+    [operator_role] = operator_roles(without)
     assert {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "create", "delete"]} in (
         operator_role["rules"]
     )
+
+
+@pytest.mark.parametrize("scope", ["namespaces", "cluster"])
+def test_leader_election_gets_one_lease_by_name_in_the_release_namespace_only(
+    helm: Helm, tmp_path: Path, scope: str
+) -> None:
+    values = {"watch": {"scope": scope, "namespaces": ["team-a"]}, "replicaCount": 2}
+    manifests = helm.template(write_values(tmp_path / "v.yaml", values), namespace="jobwire-system")
+    [role] = [r for r in only(manifests, "Role") if r["metadata"]["name"].endswith(LEADER_ELECTION)]
+    assert role["metadata"]["namespace"] == "jobwire-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["jw-jobwire-leader"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    [binding] = [b for b in only(manifests, "RoleBinding") if b["metadata"]["name"].endswith(LEADER_ELECTION)]
+    assert binding["metadata"]["namespace"] == "jobwire-system"
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    # No Lease rule anywhere else, cluster-wide least of all.
+    others = [r for r in [*only(manifests, "Role"), *only(manifests, "ClusterRole")] if r is not role]
+    assert not [rule for r in others for rule in r["rules"] if "coordination.k8s.io" in rule.get("apiGroups", [])]
+    [deployment] = only(manifests, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert "--leader-election" in container["args"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["JOBWIRE_LEADER_ELECTION_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["JOBWIRE_LEADER_ELECTION_LEASE_NAME"] == "jw-jobwire-leader"
+    assert (env["JOBWIRE_LEADER_ELECTION_LEASE_SECONDS"], env["JOBWIRE_LEADER_ELECTION_RENEW_SECONDS"]) == ("15", "5")
+    # Two replicas: preferably on two nodes.
+    anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert anti[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_without_leader_election_there_is_no_lease_role_and_no_flag(helm: Helm, tmp_path: Path) -> None:
+    values = write_values(tmp_path / "v.yaml", {"leaderElection": {"enabled": False}})
+    manifests = helm.template(values, namespace="jobwire-system")
+    assert not [r for r in only(manifests, "Role") if r["metadata"]["name"].endswith(LEADER_ELECTION)]
+    [deployment] = only(manifests, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--leader-election" not in container["args"]
+    assert "affinity" not in deployment["spec"]["template"]["spec"]  # one replica: nothing to spread
 
 
 def test_services_ingress_and_service_monitor_point_at_the_right_ports(helm: Helm, tmp_path: Path) -> None:
@@ -300,8 +355,9 @@ def test_rendered_manifests_pass_the_api_servers_dry_run(
             "clusterrole.rbac.authorization.k8s.io",
             "clusterrolebinding.rbac.authorization.k8s.io",
         }
-        if scope == "namespaces":
-            expected |= {"role.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io"}
+        # Roles: the operator's in each watched namespace (scope "namespaces"), and in both scopes the leader
+        # election's in the release's namespace.
+        expected |= {"role.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io"}
         assert kinds == expected
     finally:
         drop_namespaces(cluster, [system, watched])
@@ -446,6 +502,13 @@ def deployed(
             kubeconfig=kubeconfig,
             log_path=tmp / "operator.log",
             namespaces=(watched,) if scope == "namespaces" else (),
+            # Leader election as the chart's Deployment turns it on (templates/deployment.yaml).
+            extra_env={
+                "JOBWIRE_LEADER_ELECTION": "true",
+                "JOBWIRE_LEADER_ELECTION_NAMESPACE": system,
+                "JOBWIRE_LEADER_ELECTION_LEASE_NAME": f"{service_account}-leader",
+                "JOBWIRE_LEADER_ELECTION_IDENTITY": "rbac-proof",
+            },
         )
         operator.start()
         yield Deployed(scope, cluster, release, system, watched, outside, service_account, kubeconfig, operator, server)
@@ -602,6 +665,21 @@ def test_the_operator_is_the_charts_service_account_and_no_admin(deployed: Deplo
     who = deployed.as_operator("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
     assert who.stdout == f"system:serviceaccount:{deployed.system}:{deployed.service_account}"
     assert deployed.as_operator("auth", "can-i", "*", "*", "--all-namespaces").stdout.strip() == "no"
+
+
+@pytest.mark.cluster
+def test_the_operator_leads_with_the_charts_lease_rules_and_no_other_lease(deployed: Deployed) -> None:
+    d = deployed
+    lease = f"{d.service_account}-leader"
+    holder = ["get", "lease", lease, "-n", d.system, "-o", "jsonpath={.spec.holderIdentity}"]
+    eventually(lambda: d.as_operator(*holder).stdout == "rbac-proof", what="the operator to hold its Lease")
+    # That one Lease, in the release's namespace only.
+    assert 'cannot get resource "leases"' in refused(d, "get", "lease", "someone-elses", "-n", d.system)
+    assert 'cannot get resource "leases"' in refused(d, "get", "lease", lease, "-n", d.watched)
+    elsewhere = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": lease}}
+    assert 'cannot create resource "leases"' in refused(
+        d, "create", "-n", d.watched, "-f", "-", input=json.dumps(elsewhere)
+    )
 
 
 @pytest.mark.cluster

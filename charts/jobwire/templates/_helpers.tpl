@@ -55,6 +55,29 @@ app.kubernetes.io/part-of: jobwire
 {{- end }}
 {{- end }}
 
+{{/* The leader election's Lease, in the release's namespace: one per release. */}}
+{{- define "jobwire.leaseName" -}}
+{{- default (printf "%s-leader" (include "jobwire.fullname" .)) .Values.leaderElection.leaseName | trunc 253 }}
+{{- end }}
+
+{{/*
+Leader election (operator/jobwire/leader/lease.py), in a Role of the release's namespace only: never a Lease
+anywhere else, and only the one Lease by name once it exists.
+*/}}
+{{- define "jobwire.leaderElectionRules" -}}
+# The first replica creates the Lease. RBAC cannot limit create to a name (the object does not exist yet).
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["create"]
+# Then every replica reads it (who leads, and since when), the leader renews it and releases it at a clean stop,
+# and a follower takes it over when it expires: get and update (PUT with the resourceVersion read) of this one
+# Lease. No list, watch, patch or delete.
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  resourceNames: [{{ include "jobwire.leaseName" . | quote }}]
+  verbs: ["get", "update"]
+{{- end }}
+
 {{- define "jobwire.clusterWide" -}}
 {{- if eq .Values.watch.scope "cluster" }}true{{ end }}
 {{- end }}
@@ -79,8 +102,8 @@ code makes (operator/jobwire/kube/ and its callers) and those Kopf makes for the
 - apiGroups: ["jobwire.io"]
   resources: ["schedules", "sensors", "webhooks", "automations"]
   verbs: ["get", "list", "watch"]
-# Kopf's marks (kopf.jobwire.io/last-handled-configuration annotation) are merge patches on the object;
-# Automations patch spec.suspend of Schedules, Sensors, Webhooks and Automations in their own namespace.
+# Automations patch spec.suspend of Schedules, Sensors, Webhooks and Automations in their own namespace (Kopf
+# itself writes no marks: every kind is followed through raw watch events).
 - apiGroups: ["jobwire.io"]
   resources: ["schedules", "sensors", "webhooks", "automations"]
   verbs: ["patch"]
