@@ -86,7 +86,7 @@ async def test_new_objects_under_the_prefix_with_the_suffix_come_oldest_first_th
     assert '"' not in item.data["etag"]
     cursor = json.loads(first.cursor or "")
     assert cursor["after"] == max(times)
-    assert set(cursor["keys"]) <= {"in/1.csv", "in/2.csv"}
+    assert set(cursor["keys"]) <= {i.key for i in first.items if i.data["key"] in ("in/1.csv", "in/2.csv")}
 
     again = await source.poll(first.cursor, context)
     assert again.items == ()
@@ -96,7 +96,7 @@ async def test_new_objects_under_the_prefix_with_the_suffix_come_oldest_first_th
     later = await source.poll(first.cursor, context)
     assert [item.data["key"] for item in later.items] == ["in/4.csv"]
     assert later.cursor is not None
-    assert "in/4.csv" in json.loads(later.cursor)["keys"]
+    assert later.items[0].key in json.loads(later.cursor)["keys"]  # key@etag
 
 
 async def test_every_page_of_the_listing_is_read(
