@@ -6,10 +6,12 @@ Used where a test must control time (ticks, catch-up); `OperatorProcess` runs th
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -46,6 +48,27 @@ class InProcessOperator:
         self.error: BaseException | None = None
 
     def start(self) -> None:
+        """Start, and wait until ready. A free port can be taken by someone else between picking and binding it:
+        then the operator starts again on other ports (a few times at most)."""
+        for _ in range(3):
+            self._start_once()
+            self._thread_done_or_ready()
+            if not (isinstance(self.error, OSError) and self.error.errno == errno.EADDRINUSE):
+                break
+            self.error = None
+            self.probe_port, self.webhook_port = free_port(), free_port()
+            http = replace(self.settings.http, probe_port=self.probe_port, webhook_port=self.webhook_port)
+            self.settings = replace(self.settings, http=http)
+        eventually(self._ready, timeout=60, what="the in-process operator to be ready")
+
+    def _thread_done_or_ready(self) -> None:
+        eventually(
+            lambda: (self._thread is not None and not self._thread.is_alive()) or self._answers(),
+            timeout=60,
+            what="the in-process operator to start",
+        )
+
+    def _start_once(self) -> None:
         os.environ["KUBECONFIG"] = str(self._kubeconfig)
         started = threading.Event()
 
@@ -64,11 +87,13 @@ class InProcessOperator:
         self._thread = threading.Thread(target=main, name="jobwire-operator", daemon=True)
         self._thread.start()
         started.wait()
-        eventually(self._ready, timeout=60, what="the in-process operator to be ready")
 
     def _ready(self) -> bool:
         if self._thread is not None and not self._thread.is_alive():
             raise AssertionError(f"the operator thread died: {self.error!r}")
+        return self._answers()
+
+    def _answers(self) -> bool:
         try:
             return httpx.get(f"http://127.0.0.1:{self.probe_port}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
