@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from jobwire.api.webhook import AuthType, WebhookSpec
 from jobwire.events.model import Event, ProducerRef
 from jobwire.jobs.pipeline import Pipeline, RunSpec, Target
-from jobwire.kube.api import JSON
+from jobwire.kube.api import JSON, Kube, jobwire_path
 from jobwire.kube.secrets import MissingSecret, SecretReader
 from jobwire.kube.status import StatusWriter
 from jobwire.status.conditions import Verdict, format_time, set_condition
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 PLURAL = "webhooks"
 FLUSH_SECONDS = 2.0
 RECHECK_ROUNDS = 5  # not-Ready Webhooks are checked again every FLUSH_SECONDS * RECHECK_ROUNDS
+PRELOAD_AT_ONCE = 32
 CONSUMED_IDS = 10_000
 """Forwarded entries the leader remembers handing on: one seen again before its removal lands is not handed twice."""
 Key = tuple[str, str]
@@ -163,6 +164,24 @@ class WebhookController:
         """No longer leading: the next time this replica leads, it writes every Ready condition again."""
         for entry in self._by_token.values():
             entry.reported = False
+
+    async def preload(self, kube: Kube, namespaces: tuple[str, ...]) -> int:
+        """Load every Webhook that exists (in `namespaces`; empty: all), before the operator says it is ready.
+
+        Kopf starts its watches only once the operator is ready, so without this a restarted operator answered 404
+        ("no webhook at this path") to the paths of Webhooks it had not yet seen: a sender that takes a 404 for
+        final loses its delivery. The watch then finds them loaded and does nothing more."""
+        paths = [jobwire_path(PLURAL, ns) for ns in namespaces] or [f"/apis/jobwire.io/v1alpha1/{PLURAL}"]
+        bodies = [item for path in paths for item in (await kube.get(path)).get("items", [])]
+        gate = asyncio.Semaphore(PRELOAD_AT_ONCE)
+
+        async def load(body: JSON) -> None:
+            async with gate:
+                if self.is_stale(body.get("metadata") or {}):
+                    await self.sync(body)
+
+        await asyncio.gather(*(load(body) for body in bodies))
+        return len(bodies)
 
     def is_stale(self, meta: Mapping[str, Any]) -> bool:
         """Whether this object (uid, generation) is not yet what the table holds: new, changed, or recreated."""

@@ -1,6 +1,6 @@
 """The webhook receiver: an aiohttp server inside the operator. A 2xx means the Jobs exist.
 
-    path token -> Webhook (404) -> method (405) -> ready (503) -> suspended (503) -> rate limit (429)
+    path token -> Webhook (404; 503 until ready) -> method (405) -> ready (503) -> suspended (503) -> rate limit (429)
       -> body within maxBodyBytes, read in chunks (413) -> auth (401; 503 if its Secret is missing)
       -> event (400, 415) -> filter (202 filtered) -> pipeline -> 202 created | 200 duplicate | 409/422/503
 
@@ -110,6 +110,11 @@ class WebhookReceiver:
         entry = self._controller.lookup(request.match_info["token"])
         try:
             if entry is None:
+                if not self._is_ready():
+                    # Not loaded yet, or no such Webhook: a 404 now could turn a sender away from a real path.
+                    return _reply(
+                        503, {"error": "the operator is starting; retry", "reason": "NotReady"}, {"Retry-After": "1"}
+                    )
                 return _reply(404, {"error": "no webhook at this path"})
             response = await self._handle(request, entry)
             return response
