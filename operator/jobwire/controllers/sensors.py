@@ -315,8 +315,10 @@ class SensorController:
 
                 # Write-ahead, as for items: the edge is remembered only together with its event, so a Job that
                 # could not be made yet is made by the next poll instead of being lost to "ConditionUnchanged".
-                state.status = edge(state.status)
+                # The engine's copy changes only once the API has it: a failed write (an API outage) leaves both as
+                # they were, and the next poll finds the edge again, instead of firing from a copy the API never got.
                 await self._status.update(PLURAL, ref.namespace, ref.name, edge)
+                state.status = edge(state.status)
                 [outcome] = await self._send(state, [event])
                 return _fired(outcome), _reason(outcome), 1
             self._record(state, lambda s: {**s, "conditionState": result.condition}, linger=self._quiet_linger)
@@ -375,9 +377,12 @@ class SensorController:
             # Write-ahead: the events (and the cursor past their items) are in status before any Job is made, so a
             # crash in between re-sends these very events (same ids, same Jobs) instead of re-polling into batches
             # of a different make-up, which would run some items twice.
-            state.status = change(state.status)
+            # The engine's copy follows only once the write succeeded: after a failed one (an API outage) the next
+            # poll finds these items again, rather than sending them from a copy whose seen keys status never got
+            # (the next start would then take them for new).
             ref_ = state.target.ref
             await self._status.update(PLURAL, ref_.namespace, ref_.name, change)
+            state.status = change(state.status)
         else:
             self._record(state, change, linger=self._quiet_linger)
         results = await self._send(state, [event for event, _keys in events])
