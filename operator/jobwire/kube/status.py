@@ -36,6 +36,7 @@ class StatusWriter:
         self._kube = kube
         self._attempts = attempts
         self._pending: dict[Key, _Pending] = {}
+        self._carrying: set[asyncio.Task[None]] = set()
 
     async def read(self, plural: str, namespace: str, name: str) -> JSON:
         return await self._kube.get(jobwire_path(plural, namespace, name))
@@ -62,11 +63,33 @@ class StatusWriter:
                 while pending.changes:
                     batch, pending.changes = pending.changes, []
                     await self._write(key, batch)
+            except asyncio.CancelledError:
+                # This caller never reads its own outcome: mark it read (asyncio would log it when collected).
+                if not done.done():
+                    done.cancel()
+                elif not done.cancelled():
+                    done.exception()
+                raise
             finally:
                 pending.flushing = False
-                if not pending.changes:
+                if pending.changes:
+                    self._carry_on(key)
+                else:
                     self._pending.pop(key, None)
         return await done
+
+    def _carry_on(self, key: Key) -> None:
+        """The writing caller was cancelled with other callers' changes still waiting on it: a task of its own
+        writes them. Without it they waited forever (the operator hung at shutdown, when a Sensor's poll is
+        cancelled in the middle of a status write while the poll records it queued wait behind)."""
+
+        async def flush() -> None:
+            with contextlib.suppress(Exception):  # each waiting caller gets the outcome of its own change
+                await self.update(*key, lambda status: status)
+
+        task = asyncio.create_task(flush())
+        self._carrying.add(task)
+        task.add_done_callback(self._carrying.discard)
 
     async def _write(self, key: Key, batch: list[tuple[StatusChange, asyncio.Future[JSON | None]]]) -> None:
         plural, namespace, name = key

@@ -1,0 +1,57 @@
+"""StatusWriter: a writer cancelled in the middle of a write does not strand the changes queued behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jobwire.kube.api import JSON, Kube
+from jobwire.kube.status import StatusWriter
+
+
+class SlowKube:
+    """One object in memory; each write waits until the test lets it through."""
+
+    def __init__(self) -> None:
+        self.body: JSON = {"metadata": {"name": "s"}, "status": {}}
+        self.gate = asyncio.Event()
+        self.writing = asyncio.Event()
+
+    async def get(self, path: str, query: dict[str, str] | None = None) -> JSON:
+        return {**self.body, "status": dict(self.body["status"])}
+
+    async def replace(self, path: str, body: JSON) -> JSON:
+        self.writing.set()
+        await self.gate.wait()
+        self.body = body
+        return body
+
+
+async def next_turn() -> None:
+    """Let the tasks already scheduled take their next step (one turn of the event loop)."""
+    loop = asyncio.get_running_loop()
+    turn = loop.create_future()
+    loop.call_soon(turn.set_result, None)
+    await turn
+
+
+def setting(key: str) -> Any:
+    return lambda status: {**status, key: True}
+
+
+async def test_changes_queued_behind_a_cancelled_writer_are_still_written() -> None:
+    kube = SlowKube()
+    writer = StatusWriter(kube)  # type: ignore[arg-type]  # the two calls StatusWriter makes, in memory
+    assert not isinstance(kube, Kube)
+    first = asyncio.create_task(writer.update("sensors", "ns", "s", setting("first")))
+    await kube.writing.wait()  # the first caller is writing; the next change queues behind it
+    second = asyncio.create_task(writer.update("sensors", "ns", "s", setting("second")))
+    await next_turn()
+    first.cancel()  # as at shutdown: the poll that was writing is cancelled
+    kube.gate.set()
+    result = await asyncio.wait_for(second, timeout=5)
+    await asyncio.gather(first, return_exceptions=True)
+    assert result is not None
+    assert result["second"] is True
+    assert kube.body["status"]["second"] is True
+    assert first.cancelled()
