@@ -138,7 +138,11 @@ class Tracker:
                 status, job_name=name, event_id=event_id, result=result, start_time=start, completion_time=completion
             )
             if result is RunResult.SUCCEEDED and kind == "Schedule" and completion is not None:
-                updated = {**updated, "lastSuccessfulTime": format_time(completion)}
+                # Only ever forward: a restart replays older Jobs after newer ones, and a replay must change nothing
+                # (a change here posted the Job's Event and published its event a second time).
+                previous = _parse_time(updated.get("lastSuccessfulTime"))
+                if previous is None or completion > previous:
+                    updated = {**updated, "lastSuccessfulTime": format_time(completion)}
             changed = updated != status
             return updated
 
