@@ -49,5 +49,7 @@ def configure_logging(settings: LogSettings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
     # Kopf tells of every handled event at INFO (a line per Job change); its warnings and errors still show.
-    for noisy in ("aiohttp.access", "kubernetes_asyncio", "kopf.objects"):
+    # httpx logs each request's full URL at INFO: a notify URL holds its token (it lives in a Secret for that
+    # reason), and a Sensor's URL may carry credentials in its query (tests/integration/test_faults.py scans for it).
+    for noisy in ("aiohttp.access", "kubernetes_asyncio", "kopf.objects", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
