@@ -163,6 +163,14 @@ class LocalCluster:
                     "etcdBinary": str(bin_dir / "etcd"),
                     "kubectlBinary": str(bin_dir / "kubectl"),
                 },
+                # One controller-manager and one scheduler need no leader election. With it, an API server outage
+                # longer than the renew deadline (10 s) made both exit, and nothing here restarts them; without
+                # it they ride the outage out as the operator does (tests/integration/test_faults.py stops the API
+                # server for 20 s).
+                "componentsPatches": [
+                    {"name": name, "extraArgs": [{"key": "leader-elect", "value": "false"}]}
+                    for name in ("kube-controller-manager", "kube-scheduler")
+                ],
             }
         ]
         for stage in DEFAULT_STAGES:
