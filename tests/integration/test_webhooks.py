@@ -120,11 +120,20 @@ def test_bad_requests_get_precise_errors(
     if signature is not None:
         headers["X-Hub-Signature-256"] = signature
     target = operator.webhook_url + change["path"] if "path" in change else url
+    before = responses_counted(operator, status)
     response = httpx.request(change.get("method", "POST"), target, content=body, headers=headers)
     assert response.status_code == status, response.text
     if reason:
         assert response.json()["reason"] == reason
     assert job_names(cluster, namespace, "strict") == []
+    assert responses_counted(operator, status) == before + 1  # every answer is in the metrics, the 404 too
+
+
+def responses_counted(operator: OperatorProcess, code: int) -> float:
+    """jobwire_webhook_responses_total{code=...} as the operator's /metrics says it (0 before the first)."""
+    text = httpx.get(f"{operator.probe_url}/metrics", timeout=10).text
+    wanted = f'jobwire_webhook_responses_total{{code="{code}"}} '
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(wanted))
 
 
 def test_rate_limit_answers_429_with_retry_after(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:

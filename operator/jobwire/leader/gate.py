@@ -38,6 +38,7 @@ __all__ = ["JOBS", "Leadership"]
 log = logging.getLogger(__name__)
 
 JOBS = "jobs"
+_KIND_OF = {kind.plural: kind.kind for kind in (SCHEDULE, SENSOR, WEBHOOK, AUTOMATION)} | {JOBS: "Job"}
 JOB_SELECTOR = "jobwire.io/kind"
 PAGE = 500
 RELIST_SECONDS = 2.0
@@ -105,7 +106,12 @@ class Leadership:
         obj = event.get("object")
         if not obj:
             return
-        await self._handle(plural, dict(obj), deleted=event.get("type") == "DELETED", term=self._term)
+        try:
+            await self._handle(plural, dict(obj), deleted=event.get("type") == "DELETED", term=self._term)
+        except Exception:
+            # Kopf logs it; the metric lets an alert see it (docs/metrics.md).
+            self._metrics.reconcile_errors.labels(_KIND_OF.get(plural, plural)).inc()
+            raise
 
     async def _handle(self, plural: str, obj: JSON, *, deleted: bool, term: int) -> None:
         meta = obj.get("metadata") or {}

@@ -106,26 +106,25 @@ class WebhookReceiver:
         return response
 
     async def handle(self, request: web.Request) -> web.Response:
+        """Every answer is counted by its code (jobwire_webhook_responses_total), the unknown path and the
+        unexpected error included."""
         started = time.perf_counter()
         entry = self._controller.lookup(request.match_info["token"])
         try:
-            if entry is None:
-                if not self._is_ready():
-                    # Not loaded yet, or no such Webhook: a 404 now could turn a sender away from a real path.
-                    return _reply(
-                        503, {"error": "the operator is starting; retry", "reason": "NotReady"}, {"Retry-After": "1"}
-                    )
-                return _reply(404, {"error": "no webhook at this path"})
-            response = await self._handle(request, entry)
-            return response
+            if entry is None and not self._is_ready():
+                # Not loaded yet, or no such Webhook: a 404 now could turn a sender away from a real path.
+                response = _reply(
+                    503, {"error": "the operator is starting; retry", "reason": "NotReady"}, {"Retry-After": "1"}
+                )
+            elif entry is None:
+                response = _reply(404, {"error": "no webhook at this path"})
+            else:
+                response = await self._respond(request, entry)
         except Exception:
             log.exception("webhook request failed")
-            return _reply(503, {"error": "the operator could not handle the request; retry"}, {"Retry-After": "1"})
+            response = _reply(503, {"error": "the operator could not handle the request; retry"}, {"Retry-After": "1"})
         finally:
             self._metrics.webhook_latency.observe(time.perf_counter() - started)
-
-    async def _handle(self, request: web.Request, entry: WebhookEntry) -> web.Response:
-        response = await self._respond(request, entry)
         self._metrics.webhook_responses.labels(str(response.status)).inc()
         return response
 
