@@ -185,3 +185,10 @@ def test_next_from_queue_fills_free_slots_oldest_first(
 
 def test_next_from_an_empty_queue_is_nothing() -> None:
     assert next_from_queue([], 0, 5) == []
+
+
+def test_queued_events_whose_job_exists_are_taken_without_a_slot() -> None:
+    """A Job made before a crash kept its event queued: it leaves the queue, and the free slot goes to the next."""
+    started = next_from_queue(queued("e1", "e2", "e3", "e4"), 0, 1, made={"e1", "e3"})
+    assert [event.id for event in started] == ["e1", "e2", "e3"]
+    assert [event.id for event in next_from_queue(queued("e1", "e2"), 1, 1, made={"e2"})] == ["e2"]

@@ -308,17 +308,21 @@ class Pipeline:
         queue = [QueuedEvent.model_validate(q) for q in (body.get("status") or {}).get("queue") or []]
         if not queue or target.run.suspended:
             return results
-        active = active_jobs_of(await self.jobs_of(target.ref))
-        for item in next_from_queue(queue, len(active), target.run.max_active):
-            event = Event(
-                id=item.id,
-                source=item.source,
-                type=item.type,
-                time=item.time or self._clock.now(),
-                subject=item.subject,
-                data=item.data,
-            )
-            result = await self.create(target, event, scheduled_time=item.scheduled_time)
+        jobs = await self.jobs_of(target.ref)
+        made = {found for job in jobs if (found := _event_id(job)) is not None}
+        for item in next_from_queue(queue, len(active_jobs_of(jobs)), target.run.max_active, made):
+            if item.id in made:  # its Job was made before a crash kept it queued: dequeued, not made again
+                result = DispatchResult(DispatchOutcome.DUPLICATE, (job_name(target.ref, item.id),))
+            else:
+                event = Event(
+                    id=item.id,
+                    source=item.source,
+                    type=item.type,
+                    time=item.time or self._clock.now(),
+                    subject=item.subject,
+                    data=item.data,
+                )
+                result = await self.create(target, event, scheduled_time=item.scheduled_time)
             results.append(result)
             self._count_queue(
                 target,
@@ -424,6 +428,11 @@ def _owned_by(job: JSON, ref: ProducerRef) -> bool:
     """A Job with our labels belongs to this incarnation of the producer (not a deleted namesake's)."""
     owners = job.get("metadata", {}).get("ownerReferences") or []
     return not owners or any(o.get("uid") == ref.uid for o in owners)
+
+
+def _event_id(job: JSON) -> str | None:
+    found = (job["metadata"].get("annotations") or {}).get("jobwire.io/event-id")
+    return found if isinstance(found, str) else None
 
 
 def _without(event_id: str) -> Callable[[JSON], JSON]:

@@ -14,7 +14,7 @@ status and Kubernetes Events without knowing the policy's rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -92,10 +92,23 @@ def decide(
             return _queue(active, max_active or DEFAULT_QUEUE_MAX_ACTIVE, queued, max_queued)
 
 
-def next_from_queue(queue: Sequence[QueuedEvent], active_count: int, max_active: int | None) -> list[QueuedEvent]:
-    """The queued events to start now, oldest first: as many as there are free slots (Queue's limit rules)."""
+def next_from_queue(
+    queue: Sequence[QueuedEvent], active_count: int, max_active: int | None, made: Collection[str] = ()
+) -> list[QueuedEvent]:
+    """The queued events to take out of the queue now, oldest first: as many as there are free slots (Queue's
+    limit rules), plus every event in `made` (ids of events whose Job exists already, running or finished) wherever
+    it waits. Those take no slot: a running one is counted in `active_count` already, a finished one is done — a
+    leader that dies between creating the head's Job and taking the head out of the queue leaves one behind, and
+    counting it as a new start stalled the queue for good."""
     free = max(0, (max_active or DEFAULT_QUEUE_MAX_ACTIVE) - active_count)
-    return list(queue[:free])
+    taken: list[QueuedEvent] = []
+    for item in queue:
+        if item.id in made:
+            taken.append(item)
+        elif free > 0:
+            taken.append(item)
+            free -= 1
+    return taken
 
 
 def _allow(active: Sequence[ActiveJob], max_active: int | None) -> Decision:
