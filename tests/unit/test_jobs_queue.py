@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from jobwire.api.common import ConcurrencyPolicy, JobTemplate
@@ -85,3 +86,30 @@ async def test_a_queued_event_whose_job_exists_and_finished_takes_no_slot() -> N
     running = [j["metadata"]["name"] for j in world.jobs(target) if not j.get("status")]
     assert running == [job_name(target.ref, "e3")]
     assert len([c for c in world.kube.calls if c == ("create", jobs_path("ns"))]) == 4
+
+
+async def test_a_retried_event_whose_job_finished_is_a_duplicate_not_queued_again() -> None:
+    world = MemoryWorld()
+    target = queued_webhook(world)
+    first = await world.pipeline.dispatch(target, event(world, 0))
+    await finish(world, target, first.jobs[0])
+    second = await world.pipeline.dispatch(target, event(world, 1))
+    assert second.outcome is DispatchOutcome.CREATED  # e1 runs now
+    again = await world.pipeline.dispatch(target, event(world, 0))
+    assert again.outcome is DispatchOutcome.DUPLICATE
+    assert again.jobs == first.jobs
+    assert queued_ids(world, target) == []
+
+
+async def test_a_retried_event_whose_job_finished_does_not_replace_the_running_one() -> None:
+    world = MemoryWorld()
+    target = queued_webhook(world)
+    replacing = world.producer(
+        Target(ref=target.ref, plural=target.plural, run=replace(target.run, policy=ConcurrencyPolicy.REPLACE))
+    )
+    first = await world.pipeline.dispatch(replacing, event(world, 0))
+    await finish(world, replacing, first.jobs[0])
+    running = await world.pipeline.dispatch(replacing, event(world, 1))
+    again = await world.pipeline.dispatch(replacing, event(world, 0))
+    assert again.outcome is DispatchOutcome.DUPLICATE
+    assert world.job(replacing, running.jobs[0]) is not None, "a retry of a finished event replaced a running Job"

@@ -192,13 +192,18 @@ class Pipeline:
             return await self._skip(target, event, "Suspended", f"{kind} is suspended")
         name = job_name(target.ref, event.id)
         needs_active = run.policy is not ConcurrencyPolicy.ALLOW or run.max_active is not None
-        active = active_jobs_of(await self.jobs_of(target.ref)) if needs_active else []
-        if any(job.name == name for job in active):
-            return DispatchResult(DispatchOutcome.DUPLICATE, (name,))
-        queued = 0
+        queue: list[JSON] | None = None
         if run.policy is ConcurrencyPolicy.QUEUE:
+            # Read before the Jobs are listed: `drain_queue` creates a Job, then dequeues its event; in this order
+            # an empty queue read here means that Job is in the listing below (no second Job beside it).
             current = (await self._status.read(target.plural, target.ref.namespace, target.ref.name)).get("status")
             queue = (current or {}).get("queue") or []
+        jobs = await self.jobs_of(target.ref) if needs_active else []
+        if any(job["metadata"]["name"] == name for job in jobs):  # running or finished: its Job exists
+            return DispatchResult(DispatchOutcome.DUPLICATE, (name,))
+        active = active_jobs_of(jobs)
+        queued = 0
+        if queue is not None:
             if any(item.get("id") == event.id for item in queue):
                 return DispatchResult(DispatchOutcome.QUEUED, reason="AlreadyQueued")
             queued = len(queue)
