@@ -55,3 +55,19 @@ async def test_changes_queued_behind_a_cancelled_writer_are_still_written() -> N
     assert result["second"] is True
     assert kube.body["status"]["second"] is True
     assert first.cancelled()
+
+
+async def test_hurry_ends_the_linger_of_that_kind_only() -> None:
+    kube = SlowKube()
+    kube.gate.set()
+    writer = StatusWriter(kube)  # type: ignore[arg-type]  # the two calls StatusWriter makes, in memory
+    quiet = asyncio.create_task(writer.update("sensors", "ns", "s", setting("quiet"), linger=3600))
+    other = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("other"), linger=3600))
+    await next_turn()
+    writer.hurry("sensors")
+    result = await asyncio.wait_for(quiet, timeout=5)  # without hurry() it would wait an hour
+    assert result is not None
+    assert result["quiet"] is True
+    assert not other.done()
+    other.cancel()
+    await asyncio.gather(other, return_exceptions=True)

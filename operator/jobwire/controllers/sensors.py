@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
+import aiohttp
 from pydantic import ValidationError
 
 from jobwire.api.sensor import SensorSpec
@@ -38,7 +38,7 @@ from jobwire.sensors.logic import (
     select_new,
 )
 from jobwire.settings import SensorSettings
-from jobwire.sources.base import Item, PollContext, PollResult, Source, SourceError
+from jobwire.sources.base import Item, PollContext, PollResult, Source, SourceError, http_session
 from jobwire.sources.registry import make_source, source_kind
 from jobwire.status.conditions import Verdict, format_time, set_condition
 from jobwire.timing.clock import Clock
@@ -83,6 +83,7 @@ class SensorController:
         settings: SensorSettings,
     ) -> None:
         self._quiet_linger = settings.quiet_linger_seconds
+        self._quiet_rate = settings.quiet_writes_per_second
         self._kube = kube
         self._pipeline = pipeline
         self._status = status
@@ -91,7 +92,7 @@ class SensorController:
         self._clock = clock
         self._states: dict[Key, SensorState] = {}
         self._writes: set[asyncio.Task[JSON | None]] = set()
-        self._http: httpx.AsyncClient | None = None
+        self._http: aiohttp.ClientSession | None = None
         self.ticker: Ticker[Key] = Ticker(clock, self._poll, max_in_flight=settings.max_polls_in_flight)
 
     # -- from the handlers ---------------------------------------------------------------------------------------
@@ -205,36 +206,38 @@ class SensorController:
     async def close(self) -> None:
         for key in list(self._states):
             await self.forget(*key)
+        self._status.hurry(PLURAL)  # quiet polls' records are written now, not after their linger
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
 
     # -- status ---------------------------------------------------------------------------------------------------
 
     def _record(self, state: SensorState, change: Callable[[JSON], JSON], *, linger: float = 0.0) -> None:
         """Apply `change` to the engine's copy now, and to the API's in the background (coalesced per Sensor).
 
-        Polls that change nothing wait up to `quiet_linger` seconds, so that a quiet Sensor costs a write every few
-        polls, not one per poll; anything else (a Job fired, a failure) is written at once."""
+        Polls that change nothing wait (`_quiet_wait`), so that a quiet Sensor costs a write every few polls, not
+        one per poll; anything else (a Job fired, a failure) is written at once."""
         state.status = change(state.status)
         ref = state.target.ref
         task = asyncio.create_task(self._status.update(PLURAL, ref.namespace, ref.name, change, linger=linger))
         self._writes.add(task)
         task.add_done_callback(self._written)
 
+    def _quiet_wait(self) -> float:
+        """How long a quiet poll's record may wait: `quiet_linger`, longer when there are so many Sensors that
+        their quiet writes would pass `quiet_writes_per_second` (2,000 Sensors at 40/s: 50 s)."""
+        return max(self._quiet_linger, len(self._states) / self._quiet_rate)
+
     def _written(self, task: asyncio.Task[JSON | None]) -> None:
         self._writes.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("sensor status write failed: %s", task.exception())
 
-    def _http_client(self) -> httpx.AsyncClient:
+    def _http_client(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                follow_redirects=False,
-                trust_env=False,
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
-            )
+            self._http = http_session(connections=256)
         return self._http
 
     # -- a poll ------------------------------------------------------------------------------------------------
@@ -289,7 +292,7 @@ class SensorController:
                 **_healthy(record_poll(s, poll, failed=False), state.generation, now),
                 "nextPollTime": format_time(started + state.interval),
             },
-            linger=self._quiet_linger if outcome == "Skipped" and state.failures == 0 else 0.0,
+            linger=self._quiet_wait() if outcome == "Skipped" and state.failures == 0 else 0.0,
         )
         state.failures = 0
         self.ticker.set(key, started + state.interval)
@@ -321,7 +324,7 @@ class SensorController:
                 state.status = edge(state.status)
                 [outcome] = await self._send(state, [event])
                 return _fired(outcome), _reason(outcome), 1
-            self._record(state, lambda s: {**s, "conditionState": result.condition}, linger=self._quiet_linger)
+            self._record(state, lambda s: {**s, "conditionState": result.condition}, linger=self._quiet_wait())
             return "Skipped", "ConditionUnchanged" if result.condition else "ConditionFalse", 0
         seen = list(status.get("seenKeys") or [])
         fresh = [result.items[i] for i in select_new([item.key for item in result.items], seen)]
@@ -384,7 +387,7 @@ class SensorController:
             await self._status.update(PLURAL, ref_.namespace, ref_.name, change)
             state.status = change(state.status)
         else:
-            self._record(state, change, linger=self._quiet_linger)
+            self._record(state, change, linger=self._quiet_wait())
         results = await self._send(state, [event for event, _keys in events])
         if not fresh and not events:
             return "Skipped", "NothingNew" if not plan_pending else "BatchWaiting", 0

@@ -78,6 +78,12 @@ class StatusWriter:
                     self._pending.pop(key, None)
         return await done
 
+    def hurry(self, plural: str) -> None:
+        """Lingering writes of this kind start now (a clean stop: nothing waits out its linger)."""
+        for (kind, _, _), pending in self._pending.items():
+            if kind == plural:
+                pending.urgent.set()
+
     def _carry_on(self, key: Key) -> None:
         """The writing caller was cancelled with other callers' changes still waiting on it: a task of its own
         writes them. Without it they waited forever (the operator hung at shutdown, when a Sensor's poll is

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
 from jobwire.api.common import SecretKeyRef
 from jobwire.cel import CelError, evaluate, json_ready
@@ -42,6 +42,7 @@ __all__ = [
     "condition_value",
     "expression_value",
     "fit_key",
+    "http_session",
     "item_key",
     "one_line",
     "scrub",
@@ -105,26 +106,40 @@ class PollContext:
     """The API server, as the operator sees it."""
     timeout: float
     """Seconds the whole poll may take; past it the poll fails with reason Timeout."""
-    http: httpx.AsyncClient | None = field(default=None, repr=False)
-    """The engine's shared HTTP client (one TLS context and one connection pool for every Sensor)."""
+    http: aiohttp.ClientSession | None = field(default=None, repr=False)
+    """The engine's shared HTTP session (one TLS context and one connection pool for every Sensor)."""
+
+
+def http_session(*, connections: int = 100) -> aiohttp.ClientSession:
+    """The HTTP session sources poll with: aiohttp, which Kopf brings already.
+
+    Not httpx (used by the CLI): at thousands of polls a minute the engine is CPU-bound, and an httpx request
+    costs several times an aiohttp one (benchmarks/RESULTS.md, Sensors). No environment proxies or netrc: a
+    Sensor's requests go where its spec says, with the headers its spec gives, and nothing read from the
+    operator's home directory."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
+        trust_env=False,
+        auto_decompress=True,
+    )
 
 
 class HttpClients:
-    """A source's HTTP client: the engine's shared one, or one of its own when given a transport (tests)."""
+    """A source's HTTP session: the engine's shared one, else one of its own (a source used on its own)."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._own = (
-            httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False) if transport else None
-        )
+    def __init__(self) -> None:
+        self._own: aiohttp.ClientSession | None = None
 
-    def client_for(self, context: PollContext) -> httpx.AsyncClient:
-        if self._own is None and context.http is None:
-            self._own = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-        return self._own or context.http  # type: ignore[return-value]
+    def client_for(self, context: PollContext) -> aiohttp.ClientSession:
+        if context.http is not None:
+            return context.http
+        if self._own is None:
+            self._own = http_session(connections=4)
+        return self._own
 
     async def close(self) -> None:
         if self._own is not None:
-            await self._own.aclose()
+            await self._own.close()
 
 
 class Source(Protocol):

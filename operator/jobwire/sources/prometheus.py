@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
+import aiohttp
+import yarl
 
 from jobwire.api.sensor import PrometheusSource
 from jobwire.sources.base import (
@@ -36,11 +37,11 @@ def query_url(base: str) -> str:
 class PrometheusPoller:
     """Polls one PrometheusSource; keeps one HTTP client between polls."""
 
-    def __init__(self, spec: PrometheusSource, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, spec: PrometheusSource) -> None:
         self._spec = spec
-        self._clients = HttpClients(transport)
-        parsed = httpx.URL(spec.url)
-        port = f":{parsed.port}" if parsed.port is not None else ""
+        self._clients = HttpClients()
+        parsed = yarl.URL(spec.url)
+        port = f":{parsed.explicit_port}" if parsed.explicit_port is not None else ""
         self._where = f"Prometheus at {parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
     async def poll(self, cursor: str | None, context: PollContext) -> PollResult:
@@ -58,23 +59,29 @@ class PrometheusPoller:
     async def close(self) -> None:
         await self._clients.close()
 
-    async def _query(self, client: httpx.AsyncClient, seconds: float) -> dict[str, Any]:
+    async def _query(self, client: aiohttp.ClientSession, seconds: float) -> dict[str, Any]:
         try:
-            response = await client.get(query_url(self._spec.url), params={"query": self._spec.query}, timeout=seconds)
-        except httpx.TimeoutException:
+            async with client.get(
+                query_url(self._spec.url),
+                params={"query": self._spec.query},
+                timeout=aiohttp.ClientTimeout(total=seconds),
+                allow_redirects=False,
+            ) as response:
+                status, content = response.status, await response.read()
+        except TimeoutError:
             raise SourceError("Timeout", f"the query to {self._where} took longer than {seconds:g}s") from None
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, ValueError) as exc:
             raise SourceError("Unreachable", f"{self._where}: {type(exc).__name__}") from None
         try:
-            answer = json.loads(response.content)
+            answer = json.loads(content)
         except (ValueError, UnicodeDecodeError):
             raise SourceError(
-                "BadResponse", f"{self._where} answered {response.status_code} without JSON (is it Prometheus?)"
+                "BadResponse", f"{self._where} answered {status} without JSON (is it Prometheus?)"
             ) from None
         if not isinstance(answer, dict):
-            raise SourceError("BadResponse", f"{self._where} answered {response.status_code} with no JSON object")
+            raise SourceError("BadResponse", f"{self._where} answered {status} with no JSON object")
         if answer.get("status") != "success":
-            kind = answer.get("errorType") or f"HTTP {response.status_code}"
+            kind = answer.get("errorType") or f"HTTP {status}"
             error = answer.get("error") or "no error text"
             raise SourceError("BadResponse", f"{self._where}: {kind}: {one_line(str(error), 300)}")
         return answer
