@@ -13,16 +13,22 @@ import re
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from jobwire.api.common import JobTemplate, QueuedEvent
 from jobwire.dev import runner
+from jobwire.events.model import Event, ProducerRef
+from jobwire.jobs.render import render_run
 from tests.support.builders import job_template, schedule, webhook
+from tests.support.faults import finish_pods, jobs_of
 from tests.support.jsonserver import json_server
 from tests.support.kube import Cluster
 from tests.support.operator import OperatorProcess
@@ -398,3 +404,116 @@ def test_a_leader_stopped_cleanly_hands_over_at_once(own_pair: Replicas) -> None
     assert handover < LEASE_SECONDS
     assert leader.stop() == 0
     assert "released the Lease" in leader.log()
+
+
+def test_events_queued_when_the_leader_is_killed_run_once_and_in_order(own_pair: Replicas) -> None:
+    """A Webhook under concurrencyPolicy Queue (maxActive 1) runs one Job at a time; four deliveries wait in
+    `status.queue` behind the first, taken by either replica. The leader is SIGKILLed in the middle of starting
+    the next: the Job of the queue's head exists, the head is still queued (made here by hand, exactly as the
+    leader renders it: a kill cannot be timed between two API calls). The running Job finishes while nobody leads,
+    and one more delivery is queued through the survivor during the failover. The new leader starts the waiting
+    events one by one as each Job finishes: every event gets exactly one Job, in the order the events were
+    queued, and none runs while another does."""
+    cluster, ns = own_pair.cluster, own_pair.namespace
+    leader, follower, _, follower_name = own_pair.roles()
+    hanging = job_template("hang")
+    apply(
+        cluster,
+        webhook(
+            "serial",
+            ns,
+            {"type": "none"},
+            jobTemplate=hanging,
+            concurrencyPolicy="Queue",
+            maxActive=1,
+            successfulJobsHistoryLimit=10,
+        ),
+    )
+    path = ready(cluster, WEBHOOKS, ns, "serial")["url"]
+    eventually(lambda: known_to(follower, path), what="the follower to know the Webhook")
+
+    first = post(leader, path, "q-0", {"n": 0})
+    assert first.status_code == 202, first.text
+    [running] = first.json()["jobs"]
+    order = [first.json()["eventId"]]
+    # Queued behind it, through both replicas in turn: the queue in status is the order.
+    for n, replica in zip(range(1, 5), (follower, leader, follower, leader), strict=True):
+        answer = post(replica, path, f"q-{n}", {"n": n})
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["queued"] is True, answer.text
+        order.append(answer.json()["eventId"])
+    queued = [item["id"] for item in status(cluster, WEBHOOKS, ns, "serial").get("queue") or []]
+    assert queued == order[1:]
+    eventually(lambda: pods_of(cluster, ns, running), what=f"the Pod of {running}")
+
+    assert leader.stop(signal.SIGKILL) == -signal.SIGKILL
+    head = made_by_a_leader_that_died(cluster, ns, "serial")
+    finish_pods(cluster, ns, running)  # finishes while nobody leads: the next leader finds it done
+    late = post(follower, path, "q-5", {"n": 5})
+    assert late.status_code == 202, late.text
+    assert late.json()["queued"] is True, late.text
+    order.append(late.json()["eventId"])
+    eventually(lambda: own_pair.holder() == follower_name, timeout=LEASE_SECONDS * 4, what="the Lease to move")
+
+    made = [running]  # Job names, in the order they appeared
+    for expected in order[1:]:
+
+        def next_job() -> dict[str, Any] | None:
+            fresh = [j for j in jobs_of(cluster, ns, "serial") if j["metadata"]["name"] not in made]
+            assert len(fresh) <= 1, f"two Jobs at once: {[j['metadata']['name'] for j in fresh]}"
+            return fresh[0] if fresh else None
+
+        job = eventually(next_job, timeout=60, what=f"the Job of {expected}")
+        assert job["metadata"]["annotations"]["jobwire.io/event-id"] == expected, "out of order"
+        made.append(job["metadata"]["name"])
+        unfinished = [j["metadata"]["name"] for j in jobs_of(cluster, ns, "serial") if not finished(j)]
+        assert unfinished == [made[-1]], f"more than one Job running: {unfinished}"
+        eventually(lambda j=made[-1]: pods_of(cluster, ns, j), what=f"the Pod of {made[-1]}")  # type: ignore[misc]
+        finish_pods(cluster, ns, made[-1])
+
+    def settled() -> dict[str, Any] | None:
+        current = status(cluster, WEBHOOKS, ns, "serial")
+        totals = current.get("totals") or {}
+        return current if totals.get("succeeded") == len(order) and not current.get("queue") else None
+
+    final = eventually(settled, timeout=60, what="every queued event run and counted")
+    assert final["totals"]["created"] == len(order)
+    all_jobs = jobs_of(cluster, ns, "serial")
+    assert sorted(j["metadata"]["name"] for j in all_jobs) == sorted(made)
+    ids = [j["metadata"]["annotations"]["jobwire.io/event-id"] for j in all_jobs]
+    assert sorted(ids) == sorted(order), "an event ran twice or not at all"
+    # The API server's own clock agrees with the order the Jobs appeared in (to the second).
+    created = {j["metadata"]["name"]: j["metadata"]["creationTimestamp"] for j in all_jobs}
+    assert [created[name] for name in made] == sorted(created[name] for name in made)
+    # Each made once: one JobCreated Event per Job, whichever leader made it.
+    created_events = Counter(
+        e["message"].split()[2]
+        for e in json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
+        if e["reason"] == "JobCreated"
+    )
+    assert created_events == Counter(name for name in made if name != head)
+
+
+def made_by_a_leader_that_died(cluster: Cluster, namespace: str, webhook_name: str) -> str:
+    """Create the Job of the queue's head as `Pipeline.drain_queue` does, and leave the head queued: what a leader
+    killed between creating that Job and taking its event out of the queue leaves behind. Returns its name."""
+    hook = cluster.get(WEBHOOKS, webhook_name, namespace)
+    item = QueuedEvent.model_validate(hook["status"]["queue"][0])
+    ref = ProducerRef(kind="Webhook", namespace=namespace, name=webhook_name, uid=hook["metadata"]["uid"])
+    when = item.time or datetime.now(UTC)
+    event = Event(id=item.id, source=item.source, type=item.type, time=when, subject=item.subject, data=item.data)
+    job = render_run(ref, JobTemplate.model_validate(hook["spec"]["jobTemplate"]), event, ()).job
+    made = cluster.kubectl("create", "-f", "-", input=json.dumps(job), check=False)
+    assert made.returncode == 0, made.stderr
+    return str(job["metadata"]["name"])
+
+
+def finished(job: dict[str, Any]) -> bool:
+    return any(
+        c["type"] in ("Complete", "Failed") and c["status"] == "True"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
+
+
+def pods_of(cluster: Cluster, namespace: str, job: str) -> list[str]:
+    return cluster.kubectl("get", "pods", "-n", namespace, "-l", f"job-name={job}", "-o", "name").stdout.split()
