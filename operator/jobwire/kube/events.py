@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from jobwire.events.model import ProducerRef
@@ -35,18 +38,35 @@ class ObjectRef:
 
 
 class EventRecorder:
-    """Posts Events in the background: the event -> Job path never waits for a courtesy API call."""
+    """Posts Events in the background: the event -> Job path never waits for a courtesy API call.
 
-    def __init__(self, kube: Kube, *, max_pending: int = 10_000, instance: str = "") -> None:
+    A busy producer does not cost an Event per Job: the first Event of a kind (object, reason, type) is posted at
+    once, and those that follow within `window` seconds of it are posted together when the window has passed,
+    as one Event whose `count` says how many it stands for and whose message lists theirs (as far as 1,024
+    characters go). client-go's EventCorrelator folds similar Events for the same reason: every Event is an etcd
+    write with a lease, and at hundreds of webhook deliveries a second they cost the API server as much as the
+    Jobs themselves."""
+
+    def __init__(self, kube: Kube, *, max_pending: int = 10_000, instance: str = "", window: float = 1.0) -> None:
         """`instance`: this replica's name, as the Events' reportingInstance (which replica acted)."""
         self._kube = kube
         self._instance = instance
         self._max_pending = max_pending
+        self._window = window
         self._pending: set[asyncio.Task[None]] = set()
+        self._batches: dict[_Key, _Batch] = {}
+        self._posted: dict[_Key, float] = {}
+        """When each kind of Event was last posted (monotonic seconds); entries older than the window go."""
+        self._hurry = asyncio.Event()
 
     async def record(self, about: ObjectRef, *, reason: str, message: str, warning: bool = False, at: datetime) -> None:
         """Queue one Event. Failing to post is logged, never raised: an Event is a courtesy, not a state; under a
         flood beyond `max_pending` Events in flight, new ones are dropped (and logged), never memory."""
+        key: _Key = (about.namespace, about.kind, about.name, reason, warning)
+        waiting = self._batches.get(key)
+        if waiting is not None:
+            waiting.add(message, at)
+            return
         if len(self._pending) >= self._max_pending:
             log.warning(
                 "dropping Event %s on %s/%s: %d Events already in flight",
@@ -56,17 +76,51 @@ class EventRecorder:
                 len(self._pending),
             )
             return
-        task = asyncio.create_task(self._post(about, reason=reason, message=message, warning=warning, at=at))
+        self._batches[key] = _Batch(about, reason, warning, [message], at, at)
+        task = asyncio.create_task(self._send(key))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def drain(self) -> None:
-        """Wait for the Events in flight (at shutdown)."""
+        """Post what waits and wait for the Events in flight (at shutdown)."""
+        self._hurry.set()
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
-    async def _post(self, about: ObjectRef, *, reason: str, message: str, warning: bool, at: datetime) -> None:
-        stamp = format_time(at)
+    async def _send(self, key: _Key) -> None:
+        now = time.monotonic()
+        wait = self._posted.get(key, -self._window) + self._window - now
+        if wait > 0 and not self._hurry.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), wait)
+        batch = self._batches.pop(key)
+        self._forget_older_than(time.monotonic() - self._window)
+        self._posted[key] = time.monotonic()
+        await self._post(
+            batch.about,
+            reason=batch.reason,
+            message=batch.message(),
+            warning=batch.warning,
+            first=batch.first,
+            last=batch.last,
+            count=len(batch.messages) + batch.unlisted,
+        )
+
+    def _forget_older_than(self, moment: float) -> None:
+        if len(self._posted) > 1000:
+            self._posted = {key: when for key, when in self._posted.items() if when > moment}
+
+    async def _post(
+        self,
+        about: ObjectRef,
+        *,
+        reason: str,
+        message: str,
+        warning: bool,
+        first: datetime,
+        last: datetime,
+        count: int,
+    ) -> None:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -84,11 +138,44 @@ class EventRecorder:
             "source": {"component": COMPONENT},
             "reportingComponent": COMPONENT,
             **({"reportingInstance": self._instance} if self._instance else {}),
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
+            "firstTimestamp": format_time(first),
+            "lastTimestamp": format_time(last),
+            "count": count,
         }
         try:
             await self._kube.create(core_path(about.namespace, "events"), body)
         except KubeError as exc:
             log.warning("could not post Event %s on %s/%s: %s", reason, about.namespace, about.name, exc)
+
+
+_Key = tuple[str, str, str, str, bool]
+_SEPARATOR = "; "
+
+
+@dataclass
+class _Batch:
+    """Events of one kind waiting for their window: one posted Event stands for all of them."""
+
+    about: ObjectRef
+    reason: str
+    warning: bool
+    messages: list[str]
+    first: datetime
+    last: datetime
+    unlisted: int = 0
+    """How many more there were than the message has room to list."""
+
+    def add(self, message: str, at: datetime) -> None:
+        self.last = max(self.last, at)
+        listed = sum(len(m) + len(_SEPARATOR) for m in self.messages)
+        if self.unlisted or listed + len(message) > MESSAGE_LIMIT:
+            self.unlisted += 1
+        else:
+            self.messages.append(message)
+
+    def message(self) -> str:
+        text = _SEPARATOR.join(self.messages)
+        if not self.unlisted:
+            return text
+        more = f" (and {self.unlisted} more)"
+        return text[: MESSAGE_LIMIT - len(more)] + more
