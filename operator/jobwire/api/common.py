@@ -260,6 +260,12 @@ class ProducerStatus(ApiModel):
     totals: RunTotals | None = None
     queue: list[QueuedEvent] | None = None
     last_skip: SkipRecord | None = None
+    pruned_jobs: list[str] | None = Field(
+        default=None,
+        description="The newest Jobs the history limits deleted (at most 1,000; by anyone, once finished), by the "
+        "hash that ends each name, oldest first: an event whose Job is named here is a duplicate and runs no "
+        "second Job.",
+    )
     run_requested_at: str | None = Field(
         default=None, description="The last `jobwire.io/run-requested-at` value acted on."
     )

@@ -5,8 +5,8 @@ idempotent: it returns a new status equal to the old one when it has already see
 input is never mutated, so the caller can diff old against new and patch only what changed.
 
 Status keys written here (see `ProducerStatus`): `active`, `activeCount`, `lastRun`, `recentRuns` (newest first,
-at most `RECENT_RUNS_LIMIT`), `totals`, `lastSkip`. Times are RFC 3339 UTC with a Z, to the second, like every
-Kubernetes time.
+at most `RECENT_RUNS_LIMIT`), `totals`, `lastSkip`, `prunedJobs` (oldest first, at most `PRUNED_LIMIT`). Times are
+RFC 3339 UTC with a Z, to the second, like every Kubernetes time.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from jobwire.status.conditions import format_time
 
 __all__ = [
     "ACTIVE_LIMIT",
+    "PRUNED_LIMIT",
     "RECENT_RUNS_LIMIT",
     "job_result",
     "job_times",
     "jobs_to_delete",
+    "pruned_key",
     "record_finished",
+    "record_pruned",
     "record_skipped",
     "record_started",
 ]
@@ -35,6 +38,10 @@ ACTIVE_LIMIT = 50
 """Most Jobs `status.active` lists (the newest); `activeCount` counts them all. Status must stay small: it is
 written often, copied by every watcher, and an object in etcd is limited to about 1.5 MB."""
 """Runs kept in `recentRuns`: enough to see a pattern, few enough to keep the resource small."""
+PRUNED_LIMIT = 1000
+"""Deleted Jobs a producer's `prunedJobs` remembers (the newest). An event whose Job is named there is a duplicate:
+a retry that comes after the history limits deleted its Job does not run it again, as long as fewer than this
+many of the producer's Jobs were deleted after it. 1,000 keys of 10 characters add about 13 kB to the status."""
 
 _FAILED_CONDITIONS = ("Failed", "FailureTarget")
 """FailureTarget comes first (Kubernetes 1.31+): the Job has failed and is only stopping its Pods."""
@@ -173,6 +180,26 @@ def record_skipped(
         "totals": _counted(before, "skipped"),
         "lastSkip": {"time": format_time(time), "eventId": event_id, "reason": reason, "message": message},
     }
+
+
+def pruned_key(job_name: str) -> str:
+    """What `prunedJobs` keeps of a Job's name: its hash, the part after the last dash (`naming`). The readable
+    prefix before it is the same for all of a producer's Jobs, so the hash alone tells its runs apart, in a fifth
+    of the room."""
+    return job_name.rsplit("-", 1)[-1]
+
+
+def record_pruned(status: Status | None, job_names: Sequence[str]) -> dict[str, Any]:
+    """The status after the Jobs `job_names` were deleted (by the history limits, or by anyone once finished):
+    their keys appended to `prunedJobs`, the oldest dropped beyond `PRUNED_LIMIT`. Keys already there stay where
+    they are, so recording a deletion twice changes nothing."""
+    before = dict(status or {})
+    pruned = list(before.get("prunedJobs") or [])
+    known = set(pruned)
+    fresh = [key for key in dict.fromkeys(pruned_key(name) for name in job_names) if key not in known]
+    if not fresh:
+        return before
+    return {**before, "prunedJobs": [*pruned, *fresh][-PRUNED_LIMIT:]}
 
 
 def jobs_to_delete(finished: Sequence[Mapping[str, Any]], successful_limit: int, failed_limit: int) -> list[str]:

@@ -3,6 +3,7 @@
     dispatch(target, event)
       ├─ suspended?                       -> skipped, recorded
       ├─ its Job already exists?          -> duplicate (same Job name: nothing new is created)
+      ├─ its Job was deleted (history)?   -> duplicate (status.prunedJobs, known in memory: jobs/pruned.py)
       ├─ concurrency policy               -> create | replace then create | skip | enqueue | refuse
       ├─ render (pure: name, labels, env, parameters)
       ├─ create the Job (AlreadyExists counts as success: each event makes its Job exactly once)
@@ -28,6 +29,7 @@ from jobwire.events.model import Event, ProducerRef
 from jobwire.jobs.history import job_result, record_skipped
 from jobwire.jobs.naming import job_name
 from jobwire.jobs.policy import DEFAULT_MAX_QUEUED, ActiveJob, decide, next_from_queue
+from jobwire.jobs.pruned import PrunedJobs
 from jobwire.jobs.render import RenderError, configmap_owned_by, render_run
 from jobwire.kube.api import JSON, Kube, core_path, jobs_path
 from jobwire.kube.errors import AlreadyExists, Forbidden, Invalid, KubeError, NotFound
@@ -151,6 +153,8 @@ class Pipeline:
         self._recorder = recorder
         self._metrics = metrics
         self._clock = clock
+        self.pruned = PrunedJobs(status.read)
+        """The Jobs each producer's history limits deleted: their events are duplicates too (jobs/pruned.py)."""
 
     def runs_as(self, target: Target) -> str | None:
         """The user Jobs of `target` are created and deleted as (None: the operator's own identity)."""
@@ -191,13 +195,16 @@ class Pipeline:
         if run.suspended:
             return await self._skip(target, event, "Suspended", f"{kind} is suspended")
         name = job_name(target.ref, event.id)
+        if await self._pruned(target, name):  # its Job ran and was deleted by the history limits
+            return DispatchResult(DispatchOutcome.DUPLICATE, (name,))
         needs_active = run.policy is not ConcurrencyPolicy.ALLOW or run.max_active is not None
         queue: list[JSON] | None = None
         if run.policy is ConcurrencyPolicy.QUEUE:
             # Read before the Jobs are listed: `drain_queue` creates a Job, then dequeues its event; in this order
             # an empty queue read here means that Job is in the listing below (no second Job beside it).
-            current = (await self._status.read(target.plural, target.ref.namespace, target.ref.name)).get("status")
-            queue = (current or {}).get("queue") or []
+            body = await self._status.read(target.plural, target.ref.namespace, target.ref.name)
+            self.pruned.learn_object(target.plural, body)
+            queue = (body.get("status") or {}).get("queue") or []
         jobs = await self.jobs_of(target.ref) if needs_active else []
         if any(job["metadata"]["name"] == name for job in jobs):  # running or finished: its Job exists
             return DispatchResult(DispatchOutcome.DUPLICATE, (name,))
@@ -310,11 +317,14 @@ class Pipeline:
         """Start queued events while there are free slots, oldest first; each leaves the queue once its Job exists."""
         results: list[DispatchResult] = []
         body = await self._status.read(target.plural, target.ref.namespace, target.ref.name)
+        self.pruned.learn_object(target.plural, body)
         queue = [QueuedEvent.model_validate(q) for q in (body.get("status") or {}).get("queue") or []]
         if not queue or target.run.suspended:
             return results
         jobs = await self.jobs_of(target.ref)
         made = {found for job in jobs if (found := _event_id(job)) is not None}
+        names = {job_name(target.ref, item.id): item.id for item in queue}
+        made |= {names[name] for name in await self._pruned(target, *names)}
         for item in next_from_queue(queue, len(active_jobs_of(jobs)), target.run.max_active, made):
             if item.id in made:  # its Job was made before a crash kept it queued: dequeued, not made again
                 result = DispatchResult(DispatchOutcome.DUPLICATE, (job_name(target.ref, item.id),))
@@ -336,6 +346,10 @@ class Pipeline:
         if results:
             await self._clear_overflow(target)
         return results
+
+    async def _pruned(self, target: Target, *names: str) -> set[str]:
+        ref = target.ref
+        return await self.pruned.holds(target.plural, ref.namespace, ref.name, ref.uid, names)
 
     async def _enqueue(self, target: Target, event: Event, scheduled_time: datetime | None) -> DispatchResult:
         item = QueuedEvent(

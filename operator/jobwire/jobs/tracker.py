@@ -16,10 +16,17 @@ from datetime import datetime
 from jobwire.api.common import RunResult
 from jobwire.events.bus import EventBus
 from jobwire.events.model import JOB_FAILED, JOB_STARTED, JOB_SUCCEEDED, Event, ProducerRef
-from jobwire.jobs.history import job_result, job_times, jobs_to_delete, record_finished, record_started
+from jobwire.jobs.history import (
+    job_result,
+    job_times,
+    jobs_to_delete,
+    record_finished,
+    record_pruned,
+    record_started,
+)
 from jobwire.jobs.pipeline import Pipeline, Target
 from jobwire.kube.api import JSON, Kube, jobs_path
-from jobwire.kube.errors import Forbidden, NotFound
+from jobwire.kube.errors import Forbidden, KubeError, NotFound
 from jobwire.kube.events import EventRecorder, ObjectRef
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
@@ -105,7 +112,13 @@ class Tracker:
         if deleted:
             if result is None:
                 await self._status.update(plural, namespace, producer, lambda s: forget_active(s, name))
-                await self._after_finish(ref, plural)
+                target, victims = await self._history(ref)
+                await self._prune(target, victims, plural)
+                await self._drain(target)
+            elif not await self._pipeline.pruned.holds(plural, namespace, producer, owner_uid, [name]):
+                # Finished, and deleted by someone else (its ttlSecondsAfterFinished, a person): remembered too, so
+                # that a retry of its event does not run it again.
+                self._learn(plural, ref, await self._status.update(plural, namespace, producer, pruning([name])))
             return
         start, completion = job_times(job)
         if result is None:
@@ -130,6 +143,8 @@ class Tracker:
             return
         if not self._first_time(uid, str(result)):
             return
+        # The Jobs beyond the history limits now: their deletion is remembered in the same write as this run.
+        target, victims = await self._history(ref)
         changed = False
 
         def finish(status: JSON) -> JSON:
@@ -144,9 +159,9 @@ class Tracker:
                 if previous is None or completion > previous:
                     updated = {**updated, "lastSuccessfulTime": format_time(completion)}
             changed = updated != status
-            return updated
+            return record_pruned(updated, victims)
 
-        await self._status.update(plural, namespace, producer, finish, linger=RECORD_LINGER)
+        self._learn(plural, ref, await self._status.update(plural, namespace, producer, finish, linger=RECORD_LINGER))
         if changed:
             succeeded = result is RunResult.SUCCEEDED
             await self._recorder.record(
@@ -157,16 +172,43 @@ class Tracker:
                 at=self._clock.now(),
             )
             await self._publish(JOB_SUCCEEDED if succeeded else JOB_FAILED, job, ref, completion or self._clock.now())
-        await self._after_finish(ref, plural)
+        await self._prune(target, victims, plural, recorded=True)
+        await self._drain(target)
 
-    async def _after_finish(self, ref: ProducerRef, plural: str) -> None:
-        target = await self._resolve(ref.kind, ref.namespace, ref.name)
-        if target is None:
+    def producer_seen(self, plural: str, body: JSON, *, deleted: bool) -> None:
+        """A producer from the watch (on every replica): what its status says the history limits deleted."""
+        if deleted:
+            meta = body.get("metadata") or {}
+            self._pipeline.pruned.forget(plural, meta.get("namespace", ""), meta.get("name", ""))
+        else:
+            self._pipeline.pruned.learn_object(plural, body)
+
+    def _learn(self, plural: str, ref: ProducerRef, status: JSON | None) -> None:
+        if status is not None:
+            self._pipeline.pruned.learn(plural, ref.namespace, ref.name, ref.uid, status)
+
+    async def _history(self, ref: ProducerRef) -> tuple[Target | None, list[str]]:
+        """The producer's current Target, and its finished Jobs beyond the history limits, oldest first."""
+        try:
+            target = await self._resolve(ref.kind, ref.namespace, ref.name)
+            if target is None or not target.ref.uid:
+                return None, []
+            finished = [j for j in await self._pipeline.jobs_of(target.ref) if job_result(j) is not None]
+        except KubeError as exc:
+            # The run is recorded all the same; the limits are applied when the next Job finishes.
+            log.warning("history of %s %s/%s not read: %s", ref.kind, ref.namespace, ref.name, exc)
+            return None, []
+        return target, jobs_to_delete(finished, target.run.successful_limit, target.run.failed_limit)
+
+    async def _prune(self, target: Target | None, victims: list[str], plural: str, *, recorded: bool = False) -> None:
+        """Delete `victims`, once their deletion is in the producer's status (`recorded`, else written here first):
+        a retry of their events must find them there as soon as they are gone."""
+        if target is None or not victims:
             return
-        if not target.ref.uid:
-            return
-        finished = [j for j in await self._pipeline.jobs_of(target.ref) if job_result(j) is not None]
-        for victim in jobs_to_delete(finished, target.run.successful_limit, target.run.failed_limit):
+        ref = target.ref
+        if not recorded:
+            self._learn(plural, ref, await self._status.update(plural, ref.namespace, ref.name, pruning(victims)))
+        for victim in victims:
             try:
                 await self._kube.delete(
                     jobs_path(ref.namespace, victim), propagation="Background", as_user=self._pipeline.runs_as(target)
@@ -179,7 +221,9 @@ class Tracker:
                     ObjectRef.of(ref), reason="DeleteForbidden", message=str(exc), warning=True, at=self._clock.now()
                 )
                 break
-        if target.run.policy == "Queue":
+
+    async def _drain(self, target: Target | None) -> None:
+        if target is not None and target.run.policy == "Queue":
             await self._pipeline.drain_queue(target)
 
     async def _publish(self, kind: str, job: JSON, ref: ProducerRef, at: datetime) -> None:
@@ -198,6 +242,11 @@ class Tracker:
             },
         )
         await self._bus.publish(event, ref)
+
+
+def pruning(job_names: list[str]) -> Callable[[JSON], JSON]:
+    """A status change that remembers the deletion of `job_names` (`prunedJobs`)."""
+    return lambda status: record_pruned(status, job_names)
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -1,7 +1,8 @@
 """Which engines this replica feeds from the watch: all of them while it leads, only the shared tables otherwise.
 
     every replica   Webhooks (the receiver's table), the names of Sensors (a Webhook's target), what each
-                    Automation matches (whether a follower forwards an event) — from the watch, always
+                    Automation matches (whether a follower forwards an event), each producer's deleted Jobs
+                    (`status.prunedJobs`, for dispatch) — from the watch, always
     the leader      Schedules, Sensors, Automations, the Job tracker; and the events followers forwarded
 
 Taking over: the watch has long passed the objects that did not change, so the new leader lists every kind (in
@@ -142,6 +143,8 @@ class Leadership:
 
     def _everywhere(self, plural: str, obj: JSON, meta: Mapping[str, Any], deleted: bool) -> None:
         name = (meta.get("namespace", ""), meta.get("name", ""))
+        if plural != JOBS:  # every replica dispatches webhooks: the Jobs deleted by history limits are duplicates
+            self._tracker.producer_seen(plural, obj, deleted=deleted)
         if plural == SENSOR.plural:
             if deleted:
                 self.sensor_names.discard(name)
