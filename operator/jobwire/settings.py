@@ -51,8 +51,8 @@ class SensorSettings:
     quiet_linger_seconds: float = 15.0
     """How long the status write of a poll that changed nothing may wait to be shared with the next polls'."""
     quiet_writes_per_second: float = 40.0
-    """The most status writes a second that quiet polls cost over all Sensors: with many Sensors their records
-    wait longer than `quiet_linger_seconds` (Sensors / this rate), so the API server's load stays bounded."""
+    """The most status writes a second, on average, that quiet polls cost over all Sensors: with many Sensors their
+    records wait longer than `quiet_linger_seconds` (Sensors / this rate), so the API server's load stays bounded."""
 
 
 @dataclass(frozen=True)
