@@ -3,13 +3,18 @@
 
 - A retried delivery whose Job the history limit deleted is a duplicate (`status.prunedJobs`), on the replica
   that recorded the deletion, after a restart, and on another replica that only watched it.
+- A restart, whose watch replays every finished Job the history limits keep, counts none of them again — also
+  those older than the 20 of `status.recentRuns` (`status.countedBefore`).
 
 docs/reliability.md lists these with the other fault tests.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import signal
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ import httpx
 import pytest
 
 from jobwire.jobs.history import pruned_key
+from tests.integration.test_faults import counting
 from tests.integration.test_high_availability import fresh_namespace, known_to, start_replicas, stop_replicas
 from tests.support.builders import webhook
 from tests.support.faults import jobs_of
@@ -26,6 +32,7 @@ from tests.support.wait import eventually
 
 pytestmark = pytest.mark.cluster
 
+AUTOMATIONS = "automations.jobwire.io"
 WEBHOOKS = "webhooks.jobwire.io"
 
 
@@ -123,3 +130,73 @@ def test_a_replica_that_does_not_lead_knows_the_jobs_the_leader_deleted(cluster:
     finally:
         stop_replicas(replicas)
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def told_succeeded(cluster: Cluster, namespace: str) -> Counter[str]:
+    """JobSucceeded Events by Job (several close together are folded into one Event that lists them)."""
+    out = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    return Counter(
+        name
+        for event in json.loads(out)["items"]
+        if event["reason"] == "JobSucceeded"
+        for name in re.findall(r"Job (\S+) succeeded", event["message"])
+    )
+
+
+def test_a_restart_counts_no_finished_job_again_not_even_those_older_than_recent_runs(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """docs/reliability.md's reproduction: 25 Jobs succeed (successfulJobsHistoryLimit 50 keeps them all, more
+    than the 20 of recentRuns); the operator is SIGKILLed and started again, and its watch replays all 25. Then
+    one more delivery. totals end at 26, and no Job's JobSucceeded Event nor jobwire.job.succeeded event goes out
+    twice: an Automation made just before the restart (nothing to remember) counts only the new Job's."""
+    operator = OperatorProcess(
+        kubeconfig=cluster.kubeconfig, log_path=tmp_path / "operator.log", namespaces=(namespace,)
+    )
+    assert cluster.apply(webhook("w", namespace, {"type": "none"}, successfulJobsHistoryLimit=50)).returncode == 0
+    operator.start()
+    try:
+        url = f"{operator.webhook_url}{webhook_path(cluster, namespace, 'w')}"
+        made = []
+        for n in range(25):
+            answer = deliver(url, f"d-{n}")
+            assert answer.status_code == 202, answer.text
+            made.extend(answer.json()["jobs"])
+        eventually(lambda: succeeded(cluster, namespace, "w") == 25, timeout=120, what="25 Jobs to succeed")
+        before = status_of(cluster, WEBHOOKS, namespace, "w")
+        assert len(before["recentRuns"]) == 20
+        assert before["countedBefore"]
+        eventually(lambda: told_succeeded(cluster, namespace) == Counter(made), what="the 25 JobSucceeded Events")
+        assert cluster.apply(counting("late", namespace, "jobwire.job.succeeded")).returncode == 0
+        eventually(
+            lambda: any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in status_of(cluster, AUTOMATIONS, namespace, "late").get("conditions") or []
+            ),
+            what="the late Automation to be Ready",
+        )
+
+        assert operator.stop(signal.SIGKILL) == -signal.SIGKILL
+        operator.start()
+        after = deliver(url, "d-after")
+        assert after.status_code == 202, after.text
+        made.extend(after.json()["jobs"])
+        eventually(lambda: succeeded(cluster, namespace, "w") >= 26, timeout=60, what="the new Job to succeed")
+        eventually(lambda: told_succeeded(cluster, namespace)[made[-1]] == 1, what="the new Job's Event")
+        eventually(
+            lambda: status_of(cluster, AUTOMATIONS, namespace, "late").get("triggerCount", 0) >= 1,
+            what="the late Automation to count the new Job",
+        )
+    finally:
+        stopped = operator.stop()
+    assert stopped == 0, f"the operator did not stop cleanly on SIGTERM (exit {stopped})"
+    assert status_of(cluster, WEBHOOKS, namespace, "w")["totals"] == {
+        "created": 26,
+        "succeeded": 26,
+        "failed": 0,
+        "skipped": 0,
+    }
+    assert told_succeeded(cluster, namespace) == Counter(made), "a JobSucceeded Event went out twice"
+    late = status_of(cluster, AUTOMATIONS, namespace, "late")
+    fired_on = [e for f in late.get("recentFirings") or [] for e in f["eventIds"]]
+    assert late["triggerCount"] == 1, f"jobwire.job.succeeded events sent again: {fired_on}"

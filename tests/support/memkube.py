@@ -104,7 +104,9 @@ class Recorded:
 
 
 class MemoryWorld:
-    """A Pipeline and a Tracker on a MemoryKube; `restart()` gives fresh ones on the same objects (a new process)."""
+    """A Pipeline and a Tracker on a MemoryKube; `restart()` gives fresh ones on the same objects (a new process).
+    Run records are written at once (the tracker's linger, which gathers a busy producer's records, is for real
+    API servers)."""
 
     def __init__(self) -> None:
         self.kube = MemoryKube()
@@ -136,6 +138,7 @@ class MemoryWorld:
             bus=self.bus,
             resolve=self._resolve,
             plurals={"Webhook": "webhooks", "Schedule": "schedules"},
+            record_linger=0.0,
         )
 
     async def _published(self, event: Event, producer: ProducerRef | None) -> None:

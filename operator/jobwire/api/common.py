@@ -260,6 +260,11 @@ class ProducerStatus(ApiModel):
     totals: RunTotals | None = None
     queue: list[QueuedEvent] | None = None
     last_skip: SkipRecord | None = None
+    counted_before: datetime | None = Field(
+        default=None,
+        description="Every finished Job that ended before this time is in `totals` already (with `recentRuns`, "
+        "what keeps a restart, which sees every finished Job again, from counting one twice).",
+    )
     pruned_jobs: list[str] | None = Field(
         default=None,
         description="The newest Jobs the history limits deleted (at most 1,000; by anyone, once finished), by the "

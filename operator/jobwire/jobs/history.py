@@ -5,13 +5,23 @@ idempotent: it returns a new status equal to the old one when it has already see
 input is never mutated, so the caller can diff old against new and patch only what changed.
 
 Status keys written here (see `ProducerStatus`): `active`, `activeCount`, `lastRun`, `recentRuns` (newest first,
-at most `RECENT_RUNS_LIMIT`), `totals`, `lastSkip`, `prunedJobs` (oldest first, at most `PRUNED_LIMIT`). Times are
-RFC 3339 UTC with a Z, to the second, like every Kubernetes time.
+at most `RECENT_RUNS_LIMIT`), `totals`, `countedBefore`, `lastSuccessfulTime` (Schedules), `lastSkip`,
+`prunedJobs` (oldest first, at most `PRUNED_LIMIT`). Times are RFC 3339 UTC with a Z, to the second, like every
+Kubernetes time.
+
+Which finished Jobs are counted already, after a restart replays them all: those in `recentRuns`, and those that
+ended before `countedBefore`. Every record of a finish counts, in the same write, each finished Job of the
+producer's listing not counted yet (`record_finishes`), then moves `countedBefore` to the newest end among them:
+a Job still running then, or made afterwards, ends at that second or later (the job controller's clock, which
+stamps every end, only goes forward), so everything before it is counted. Jobs that end in the same second as
+that newest one are told apart by `recentRuns` alone: a restart counts one again only if more than
+`RECENT_RUNS_LIMIT` of a producer's Jobs ended within that one second.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,11 +33,13 @@ __all__ = [
     "ACTIVE_LIMIT",
     "PRUNED_LIMIT",
     "RECENT_RUNS_LIMIT",
+    "Finished",
     "job_result",
     "job_times",
     "jobs_to_delete",
     "pruned_key",
     "record_finished",
+    "record_finishes",
     "record_pruned",
     "record_skipped",
     "record_started",
@@ -121,7 +133,7 @@ def record_finished(
     if outcome is RunResult.RUNNING:
         raise ValueError("a finished run is Succeeded or Failed, not Running")
     before = dict(status or {})
-    if any(run.get("job") == job_name for run in _runs(before)):
+    if _is_counted(before, job_name, completion_time):
         return before
     totals = _counted(before, "succeeded" if outcome is RunResult.SUCCEEDED else "failed")
     if not _is_known(before, job_name):
@@ -159,6 +171,75 @@ def record_finished(
             }
         )
     return after
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished Job, as much of it as its run record needs."""
+
+    name: str
+    uid: str
+    event_id: str
+    result: RunResult
+    start: datetime | None
+    end: datetime | None
+
+    @classmethod
+    def of(cls, job: Mapping[str, Any]) -> Finished | None:
+        """None while the Job runs."""
+        result = job_result(job)
+        if result is None:
+            return None
+        meta = job.get("metadata") or {}
+        start, end = job_times(job)
+        return cls(
+            name=str(meta.get("name", "")),
+            uid=str(meta.get("uid", "")),
+            event_id=str((meta.get("annotations") or {}).get("jobwire.io/event-id", "")),
+            result=result,
+            start=start,
+            end=end,
+        )
+
+
+def record_finishes(
+    status: Status | None, finished: Sequence[Finished], *, listed: bool, last_success: bool = False
+) -> tuple[dict[str, Any], list[Finished]]:
+    """The status after the finished Jobs `finished` were seen, and those of them counted now (oldest end first).
+
+    Each one not counted yet is counted (`record_finished`). `listed`: `finished` holds every finished Job the
+    producer has (a listing, plus the one whose finish is being recorded): then `countedBefore` moves forward to
+    the newest end among them, since all of them are counted now. `last_success` (Schedules): `lastSuccessfulTime`
+    follows the newest success, and only ever moves forward (a replayed older Job changes nothing)."""
+    updated = dict(status or {})
+    counted: list[Finished] = []
+    # Most of a listing is counted already: told apart here without building a status per Job.
+    recent = {run.get("job") for run in _runs(updated)}
+    counted_before = _time(updated.get("countedBefore"))
+    for run in sorted(finished, key=lambda f: (f.end or _UNKNOWN_TIME, f.name)):
+        if run.name in recent or (counted_before is not None and run.end is not None and run.end < counted_before):
+            continue
+        after = record_finished(
+            updated,
+            job_name=run.name,
+            event_id=run.event_id,
+            result=run.result,
+            start_time=run.start,
+            completion_time=run.end,
+        )
+        if after.get("totals") != updated.get("totals"):
+            counted.append(run)
+        if last_success and run.result is RunResult.SUCCEEDED and run.end is not None:
+            previous = _time(after.get("lastSuccessfulTime"))
+            if previous is None or run.end > previous:
+                after = {**after, "lastSuccessfulTime": format_time(run.end)}
+        updated = after
+    ends = [run.end for run in finished if run.end is not None]
+    if listed and ends:
+        before = _time(updated.get("countedBefore"))
+        if before is None or max(ends) > before:
+            updated = {**updated, "countedBefore": format_time(max(ends))}
+    return updated, counted
 
 
 def record_skipped(
@@ -240,6 +321,14 @@ def _age_key(job: Mapping[str, Any]) -> tuple[datetime, datetime]:
     due = _time((meta.get("annotations") or {}).get("jobwire.io/scheduled-time")) or created
     _, completion = job_times(job)
     return due, completion or created
+
+
+def _is_counted(status: Status, job_name: str, end: datetime | None) -> bool:
+    """Whether the finish of this Job is in `totals` already: in `recentRuns`, or ended before `countedBefore`."""
+    if any(run.get("job") == job_name for run in _runs(status)):
+        return True
+    counted_before = _time(status.get("countedBefore"))
+    return counted_before is not None and end is not None and end < counted_before
 
 
 def _is_known(status: Status, job_name: str) -> bool:

@@ -17,10 +17,11 @@ from jobwire.api.common import RunResult
 from jobwire.events.bus import EventBus
 from jobwire.events.model import JOB_FAILED, JOB_STARTED, JOB_SUCCEEDED, Event, ProducerRef
 from jobwire.jobs.history import (
+    Finished,
     job_result,
     job_times,
     jobs_to_delete,
-    record_finished,
+    record_finishes,
     record_pruned,
     record_started,
 )
@@ -30,7 +31,6 @@ from jobwire.kube.errors import Forbidden, KubeError, NotFound
 from jobwire.kube.events import EventRecorder, ObjectRef
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
-from jobwire.status.conditions import format_time
 from jobwire.timing.clock import Clock
 
 __all__ = ["TargetResolver", "Tracker", "forget_active"]
@@ -70,6 +70,7 @@ class Tracker:
         bus: EventBus,
         resolve: TargetResolver,
         plurals: dict[str, str],
+        record_linger: float = RECORD_LINGER,
     ):
         self._kube = kube
         self._pipeline = pipeline
@@ -80,6 +81,7 @@ class Tracker:
         self._bus = bus
         self._resolve = resolve
         self._plurals = plurals
+        self._linger = record_linger
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def deactivate(self) -> None:
@@ -112,15 +114,15 @@ class Tracker:
         if deleted:
             if result is None:
                 await self._status.update(plural, namespace, producer, lambda s: forget_active(s, name))
-                target, victims = await self._history(ref)
-                await self._prune(target, victims, plural)
+                target, listing = await self._history(ref)
+                await self._prune(target, self._victims(target, listing), plural)
                 await self._drain(target)
             elif not await self._pipeline.pruned.holds(plural, namespace, producer, owner_uid, [name]):
                 # Finished, and deleted by someone else (its ttlSecondsAfterFinished, a person): remembered too, so
-                # that a retry of its event does not run it again.
-                self._learn(plural, ref, await self._status.update(plural, namespace, producer, pruning([name])))
+                # that a retry of its event does not run it again; and counted, should that not have happened yet.
+                await self._record(job, ref, plural, [], listed=False, pruned=[name])
             return
-        start, completion = job_times(job)
+        start, _ = job_times(job)
         if result is None:
             if self._first_time(uid, "created"):
                 scheduled = _parse_time(annotations.get("jobwire.io/scheduled-time"))
@@ -136,44 +138,56 @@ class Tracker:
                         scheduled_time=scheduled,
                         start_time=start,
                     ),
-                    linger=RECORD_LINGER,
+                    linger=self._linger,
                 )
             if start is not None and self._first_time(uid, "started"):
                 await self._publish(JOB_STARTED, job, ref, start)
             return
         if not self._first_time(uid, str(result)):
             return
-        # The Jobs beyond the history limits now: their deletion is remembered in the same write as this run.
-        target, victims = await self._history(ref)
-        changed = False
+        target, listing = await self._history(ref)
+        victims = self._victims(target, listing)
+        await self._record(job, ref, plural, listing or [], listed=listing is not None, pruned=victims)
+        await self._prune(target, victims, plural, recorded=True)
+        await self._drain(target)
+
+    async def _record(
+        self, job: JSON, ref: ProducerRef, plural: str, listing: list[JSON], *, listed: bool, pruned: list[str]
+    ) -> None:
+        """Record the finish of `job` — and of every finished Job in `listing` not counted yet — in one status write,
+        with the Jobs about to be deleted (`pruned`); then tell each run counted now: its Event, its event.
+
+        Counting the whole listing is what lets `countedBefore` move past every Job that ended before the newest
+        (jobs/history.py): after a restart the first Job replayed counts all the others, and they are never
+        counted again, however many there are beyond `recentRuns`."""
+        jobs = {j["metadata"]["name"]: j for j in listing if job_result(j) is not None}
+        jobs[job["metadata"]["name"]] = job
+        finished = [run for j in jobs.values() if (run := Finished.of(j)) is not None]
+        counted: list[Finished] = []
 
         def finish(status: JSON) -> JSON:
-            nonlocal changed
-            updated = record_finished(
-                status, job_name=name, event_id=event_id, result=result, start_time=start, completion_time=completion
-            )
-            if result is RunResult.SUCCEEDED and kind == "Schedule" and completion is not None:
-                # Only ever forward: a restart replays older Jobs after newer ones, and a replay must change nothing
-                # (a change here posted the Job's Event and published its event a second time).
-                previous = _parse_time(updated.get("lastSuccessfulTime"))
-                if previous is None or completion > previous:
-                    updated = {**updated, "lastSuccessfulTime": format_time(completion)}
-            changed = updated != status
-            return record_pruned(updated, victims)
+            nonlocal counted
+            updated, counted = record_finishes(status, finished, listed=listed, last_success=ref.kind == "Schedule")
+            return record_pruned(updated, pruned)
 
-        self._learn(plural, ref, await self._status.update(plural, namespace, producer, finish, linger=RECORD_LINGER))
-        if changed:
-            succeeded = result is RunResult.SUCCEEDED
+        meta = job["metadata"]
+        self._learn(
+            plural, ref, await self._status.update(plural, meta["namespace"], ref.name, finish, linger=self._linger)
+        )
+        for run in counted:
+            self._first_time(run.uid, str(run.result))  # its own watch event, if still to come, finds it done
+            succeeded = run.result is RunResult.SUCCEEDED
+            owner = _producer_of(jobs[run.name]) or ref
             await self._recorder.record(
-                ObjectRef.of(ref),
+                ObjectRef.of(owner),
                 reason="JobSucceeded" if succeeded else "JobFailed",
-                message=f"Job {name} {'succeeded' if succeeded else 'failed'} (event {event_id})",
+                message=f"Job {run.name} {'succeeded' if succeeded else 'failed'} (event {run.event_id})",
                 warning=not succeeded,
                 at=self._clock.now(),
             )
-            await self._publish(JOB_SUCCEEDED if succeeded else JOB_FAILED, job, ref, completion or self._clock.now())
-        await self._prune(target, victims, plural, recorded=True)
-        await self._drain(target)
+            await self._publish(
+                JOB_SUCCEEDED if succeeded else JOB_FAILED, jobs[run.name], owner, run.end or self._clock.now()
+            )
 
     def producer_seen(self, plural: str, body: JSON, *, deleted: bool) -> None:
         """A producer from the watch (on every replica): what its status says the history limits deleted."""
@@ -187,18 +201,25 @@ class Tracker:
         if status is not None:
             self._pipeline.pruned.learn(plural, ref.namespace, ref.name, ref.uid, status)
 
-    async def _history(self, ref: ProducerRef) -> tuple[Target | None, list[str]]:
-        """The producer's current Target, and its finished Jobs beyond the history limits, oldest first."""
+    async def _history(self, ref: ProducerRef) -> tuple[Target | None, list[JSON] | None]:
+        """The producer's current Target, and all its Jobs (None: not listed)."""
         try:
             target = await self._resolve(ref.kind, ref.namespace, ref.name)
             if target is None or not target.ref.uid:
-                return None, []
-            finished = [j for j in await self._pipeline.jobs_of(target.ref) if job_result(j) is not None]
+                return None, None
+            return target, await self._pipeline.jobs_of(target.ref)
         except KubeError as exc:
             # The run is recorded all the same; the limits are applied when the next Job finishes.
             log.warning("history of %s %s/%s not read: %s", ref.kind, ref.namespace, ref.name, exc)
-            return None, []
-        return target, jobs_to_delete(finished, target.run.successful_limit, target.run.failed_limit)
+            return None, None
+
+    @staticmethod
+    def _victims(target: Target | None, listing: list[JSON] | None) -> list[str]:
+        """The finished Jobs beyond the history limits, oldest first."""
+        if target is None or not listing:
+            return []
+        finished = [j for j in listing if job_result(j) is not None]
+        return jobs_to_delete(finished, target.run.successful_limit, target.run.failed_limit)
 
     async def _prune(self, target: Target | None, victims: list[str], plural: str, *, recorded: bool = False) -> None:
         """Delete `victims`, once their deletion is in the producer's status (`recorded`, else written here first):
@@ -242,6 +263,17 @@ class Tracker:
             },
         )
         await self._bus.publish(event, ref)
+
+
+def _producer_of(job: JSON) -> ProducerRef | None:
+    """The producer a Job of Jobwire's belongs to, with the Job's own labels (Automations match on them)."""
+    meta = job.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    kind, producer = labels.get(KIND_LABEL), labels.get(NAME_LABEL)
+    if not kind or not producer:
+        return None
+    owner_uid = next((o.get("uid", "") for o in meta.get("ownerReferences") or [] if o.get("kind") == kind), "")
+    return ProducerRef(kind=kind, namespace=meta.get("namespace", ""), name=producer, uid=owner_uid, labels=labels)
 
 
 def pruning(job_names: list[str]) -> Callable[[JSON], JSON]:
