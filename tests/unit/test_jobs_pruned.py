@@ -12,16 +12,16 @@ from jobwire.jobs.pipeline import DispatchOutcome, RunSpec, Target
 from jobwire.jobs.pruned import PrunedJobs
 from jobwire.kube.api import JSON, jobs_path
 from tests.support.builders import job_template
-from tests.support.memkube import MemoryWorld
+from tests.support.fakekube import FakeWorld
 
 
-def limited_webhook(world: MemoryWorld, limit: int = 1) -> Target:
+def limited_webhook(world: FakeWorld, limit: int = 1) -> Target:
     spec = RunSpec(template=JobTemplate.model_validate(job_template()), successful_limit=limit)
     ref = ProducerRef(kind="Webhook", namespace="ns", name="hook", uid="")
     return world.producer(Target(ref=ref, plural="webhooks", run=spec))
 
 
-def delivery(world: MemoryWorld, key: str) -> Event:
+def delivery(world: FakeWorld, key: str) -> Event:
     return Event(
         id=f"delivery-{key}",
         source="/apis/jobwire.io/v1alpha1/namespaces/ns/webhooks/hook",
@@ -31,7 +31,7 @@ def delivery(world: MemoryWorld, key: str) -> Event:
     )
 
 
-async def run_to_the_end(world: MemoryWorld, target: Target, key: str) -> str:
+async def run_to_the_end(world: FakeWorld, target: Target, key: str) -> str:
     result = await world.pipeline.dispatch(target, delivery(world, key))
     assert result.outcome is DispatchOutcome.CREATED
     [name] = result.jobs
@@ -40,13 +40,13 @@ async def run_to_the_end(world: MemoryWorld, target: Target, key: str) -> str:
     return name
 
 
-def creates(world: MemoryWorld) -> int:
+def creates(world: FakeWorld) -> int:
     return sum(1 for call in world.kube.calls if call == ("create", jobs_path("ns")))
 
 
 async def test_a_retry_after_the_history_limit_deleted_its_job_is_a_duplicate() -> None:
     """docs/reliability.md's reproduction: limit 1, deliver A, deliver B, A's Job is deleted, deliver A again."""
-    world = MemoryWorld()
+    world = FakeWorld()
     target = limited_webhook(world)
     a = await run_to_the_end(world, target, "A")
     b = await run_to_the_end(world, target, "B")
@@ -61,7 +61,7 @@ async def test_a_retry_after_the_history_limit_deleted_its_job_is_a_duplicate() 
 
 
 async def test_the_check_costs_no_api_call_per_request_and_one_read_after_a_restart() -> None:
-    world = MemoryWorld()
+    world = FakeWorld()
     target = limited_webhook(world)
     a = await run_to_the_end(world, target, "A")
     await run_to_the_end(world, target, "B")
@@ -80,7 +80,7 @@ async def test_the_check_costs_no_api_call_per_request_and_one_read_after_a_rest
 
 async def test_a_finished_job_deleted_by_someone_else_is_remembered_too() -> None:
     """Its ttlSecondsAfterFinished, or a person: the tracker sees the deletion and records it."""
-    world = MemoryWorld()
+    world = FakeWorld()
     target = limited_webhook(world, limit=5)
     a = await run_to_the_end(world, target, "A")
     gone = world.kube.objects.pop(jobs_path("ns", a))
@@ -94,7 +94,7 @@ async def test_a_finished_job_deleted_by_someone_else_is_remembered_too() -> Non
 
 async def test_a_queued_event_whose_job_was_deleted_is_not_run_again() -> None:
     """A crash left an event queued whose Job ran, finished and was deleted by the limit: dequeued, not rerun."""
-    world = MemoryWorld()
+    world = FakeWorld()
     target = limited_webhook(world)
     queued = world.producer(
         Target(

@@ -11,10 +11,10 @@ from jobwire.jobs.naming import job_name
 from jobwire.jobs.pipeline import DispatchOutcome, RunSpec, Target
 from jobwire.kube.api import jobs_path
 from tests.support.builders import job_template
-from tests.support.memkube import MemoryWorld
+from tests.support.fakekube import FakeWorld
 
 
-def queued_webhook(world: MemoryWorld, **run: object) -> Target:
+def queued_webhook(world: FakeWorld, **run: object) -> Target:
     spec = RunSpec(
         template=JobTemplate.model_validate(job_template()),
         policy=ConcurrencyPolicy.QUEUE,
@@ -25,7 +25,7 @@ def queued_webhook(world: MemoryWorld, **run: object) -> Target:
     return world.producer(Target(ref=ref, plural="webhooks", run=spec))
 
 
-def event(world: MemoryWorld, n: int) -> Event:
+def event(world: FakeWorld, n: int) -> Event:
     return Event(
         id=f"e{n}",
         source="/apis/jobwire.io/v1alpha1/namespaces/ns/webhooks/serial",
@@ -35,18 +35,18 @@ def event(world: MemoryWorld, n: int) -> Event:
     )
 
 
-async def finish(world: MemoryWorld, target: Target, name: str) -> None:
+async def finish(world: FakeWorld, target: Target, name: str) -> None:
     await world.tracker.observe(world.finish(target, name))
 
 
-def queued_ids(world: MemoryWorld, target: Target) -> list[str]:
+def queued_ids(world: FakeWorld, target: Target) -> list[str]:
     return [item["id"] for item in world.status_of(target).get("queue") or []]
 
 
 async def test_a_crash_between_starting_the_queue_head_and_dequeuing_it_does_not_stall_the_queue() -> None:
     """The leader created the Job of the queue's head and died before taking it out of the queue. When that Job
     finishes, the head is recognised as run (no second Job) and the next event starts: the queue goes on."""
-    world = MemoryWorld()
+    world = FakeWorld()
     target = queued_webhook(world)
     first = await world.pipeline.dispatch(target, event(world, 0))
     assert first.outcome is DispatchOutcome.CREATED
@@ -72,7 +72,7 @@ async def test_a_crash_between_starting_the_queue_head_and_dequeuing_it_does_not
 
 
 async def test_a_queued_event_whose_job_exists_and_finished_takes_no_slot() -> None:
-    world = MemoryWorld()
+    world = FakeWorld()
     target = queued_webhook(world)
     first = await world.pipeline.dispatch(target, event(world, 0))
     for n in (1, 2, 3):
@@ -89,7 +89,7 @@ async def test_a_queued_event_whose_job_exists_and_finished_takes_no_slot() -> N
 
 
 async def test_a_retried_event_whose_job_finished_is_a_duplicate_not_queued_again() -> None:
-    world = MemoryWorld()
+    world = FakeWorld()
     target = queued_webhook(world)
     first = await world.pipeline.dispatch(target, event(world, 0))
     await finish(world, target, first.jobs[0])
@@ -102,7 +102,7 @@ async def test_a_retried_event_whose_job_finished_is_a_duplicate_not_queued_agai
 
 
 async def test_a_retried_event_whose_job_finished_does_not_replace_the_running_one() -> None:
-    world = MemoryWorld()
+    world = FakeWorld()
     target = queued_webhook(world)
     replacing = world.producer(
         Target(ref=target.ref, plural=target.plural, run=replace(target.run, policy=ConcurrencyPolicy.REPLACE))

@@ -11,16 +11,16 @@ from jobwire.jobs.history import RECENT_RUNS_LIMIT, Finished, record_finishes
 from jobwire.jobs.pipeline import DispatchOutcome, RunSpec, Target
 from jobwire.kube.api import jobs_path
 from tests.support.builders import job_template
-from tests.support.memkube import MemoryWorld
+from tests.support.fakekube import FakeWorld
 
 
-def hook(world: MemoryWorld, limit: int = 50) -> Target:
+def hook(world: FakeWorld, limit: int = 50) -> Target:
     spec = RunSpec(template=JobTemplate.model_validate(job_template()), successful_limit=limit)
     ref = ProducerRef(kind="Webhook", namespace="ns", name="hook", uid="")
     return world.producer(Target(ref=ref, plural="webhooks", run=spec))
 
 
-async def make(world: MemoryWorld, target: Target, n: int) -> str:
+async def make(world: FakeWorld, target: Target, n: int) -> str:
     event = Event(
         id=f"d-{n}",
         source="/apis/jobwire.io/v1alpha1/namespaces/ns/webhooks/hook",
@@ -33,11 +33,11 @@ async def make(world: MemoryWorld, target: Target, n: int) -> str:
     return result.jobs[0]
 
 
-def succeeded_events(world: MemoryWorld) -> list[str]:
+def succeeded_events(world: FakeWorld) -> list[str]:
     return sorted(e.subject or "" for e in world.published if e.type == JOB_SUCCEEDED)
 
 
-def told(world: MemoryWorld) -> list[str]:
+def told(world: FakeWorld) -> list[str]:
     return sorted(message.split()[1] for message in world.recorded.reasons("JobSucceeded"))
 
 
@@ -45,7 +45,7 @@ async def test_a_restart_does_not_count_again_the_jobs_older_than_recent_runs() 
     """docs/reliability.md's reproduction: 25 Jobs succeed one after another (history limit 50, all kept); the
     operator restarts and its watch replays all 25: totals stay 25, and no JobSucceeded Event nor
     jobwire.job.succeeded event goes out again."""
-    world = MemoryWorld()
+    world = FakeWorld()
     target = hook(world)
     names = []
     for n in range(25):
@@ -70,7 +70,7 @@ async def test_a_restart_does_not_count_again_the_jobs_older_than_recent_runs() 
 
 async def test_jobs_that_finished_while_the_operator_was_down_are_counted_once_in_any_order() -> None:
     """30 Jobs finish while nobody watches (beyond recentRuns); the replay comes in any order, twice."""
-    world = MemoryWorld()
+    world = FakeWorld()
     target = hook(world)
     names = [await make(world, target, n) for n in range(30)]
     for name in names:
@@ -114,7 +114,7 @@ def test_without_a_listing_counted_before_does_not_move() -> None:
 
 async def test_a_finished_job_deleted_before_it_was_seen_finishing_is_counted_once() -> None:
     """Its ttlSecondsAfterFinished deleted it at once: the deletion is where the tracker sees it end."""
-    world = MemoryWorld()
+    world = FakeWorld()
     target = hook(world)
     name = await make(world, target, 0)
     await world.tracker.observe(world.job(target, name) or {})

@@ -1,8 +1,10 @@
-"""An API server in memory, for unit tests of the pipeline and the tracker: objects by path, the few calls they make.
+"""A FAKE API server in memory, for unit tests of the pipeline and the tracker: objects by path, the few calls they
+make. Only unit tests use it (to count API calls and to stage exact interleavings); the same behaviour is tested on
+the real API server in tests/integration (test_run_history.py, test_high_availability.py, test_faults.py).
 
 It knows what those two need and no more: get (one object, or a list of Jobs by label selector), create (409
 AlreadyExists on a taken name; uid, creationTimestamp and resourceVersion filled in), replace of a `status`
-subresource, delete. Every call is kept in `calls` so a test can count API calls. `MemoryWorld` wires a Pipeline
+subresource, delete. Every call is kept in `calls` so a test can count API calls. `FakeWorld` wires a Pipeline
 and a Tracker to it, with Events and published events kept in lists.
 """
 
@@ -29,10 +31,10 @@ from jobwire.metrics import Metrics
 from jobwire.status.conditions import format_time
 from jobwire.timing.clock import FakeClock
 
-__all__ = ["MemoryKube", "MemoryWorld", "Recorded"]
+__all__ = ["FakeKube", "FakeWorld", "Recorded"]
 
 
-class MemoryKube:
+class FakeKube:
     def __init__(self) -> None:
         self.objects: dict[str, JSON] = {}
         self.calls: list[tuple[str, str]] = []
@@ -103,13 +105,13 @@ class Recorded:
         return [message for _, r, message in self.events if r == reason]
 
 
-class MemoryWorld:
-    """A Pipeline and a Tracker on a MemoryKube; `restart()` gives fresh ones on the same objects (a new process).
+class FakeWorld:
+    """A Pipeline and a Tracker on a FakeKube; `restart()` gives fresh ones on the same objects (a new process).
     Run records are written at once (the tracker's linger, which gathers a busy producer's records, is for real
     API servers)."""
 
     def __init__(self) -> None:
-        self.kube = MemoryKube()
+        self.kube = FakeKube()
         self.clock = FakeClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
         self.recorded = Recorded()
         self.published: list[Event] = []
