@@ -24,7 +24,7 @@ import pytest
 from jobwire.jobs.history import pruned_key
 from tests.integration.test_faults import counting
 from tests.integration.test_high_availability import fresh_namespace, known_to, start_replicas, stop_replicas
-from tests.support.builders import webhook
+from tests.support.builders import job_template, webhook
 from tests.support.faults import jobs_of
 from tests.support.kube import Cluster
 from tests.support.operator import OperatorProcess
@@ -200,3 +200,45 @@ def test_a_restart_counts_no_finished_job_again_not_even_those_older_than_recent
     late = status_of(cluster, AUTOMATIONS, namespace, "late")
     fired_on = [e for f in late.get("recentFirings") or [] for e in f["eventIds"]]
     assert late["triggerCount"] == 1, f"jobwire.job.succeeded events sent again: {fired_on}"
+
+
+def test_a_queue_whose_jobs_all_went_while_the_operator_was_down_starts_its_next_event(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """concurrencyPolicy Queue, maxActive 1: A runs, B waits in `status.queue`. The operator is SIGKILLed, A's Job
+    is deleted by hand (as a TTL or a history limit of 0 would): no Job is left whose end would drain the queue.
+    Started again, the operator starts B on its own (and C, delivered next, queues behind B, not forever)."""
+    operator = OperatorProcess(
+        kubeconfig=cluster.kubeconfig, log_path=tmp_path / "operator.log", namespaces=(namespace,)
+    )
+    hook = webhook(
+        "w", namespace, {"type": "none"}, jobTemplate=job_template("hang"), concurrencyPolicy="Queue", maxActive=1
+    )
+    assert cluster.apply(hook).returncode == 0
+    operator.start()
+    try:
+        url = f"{operator.webhook_url}{webhook_path(cluster, namespace, 'w')}"
+        first = deliver(url, "A")
+        assert first.status_code == 202, first.text
+        [a] = first.json()["jobs"]
+        waiting = deliver(url, "B")
+        assert waiting.status_code == 202, waiting.text
+        assert waiting.json()["queued"] is True, waiting.text
+        b_event = waiting.json()["eventId"]
+
+        assert operator.stop(signal.SIGKILL) == -signal.SIGKILL
+        cluster.kubectl("delete", "job", a, "-n", namespace, "--cascade=background", "--wait=true")
+        assert job_names(cluster, namespace, "w") == []
+        operator.start()
+
+        [b] = eventually(lambda: job_names(cluster, namespace, "w") or None, timeout=60, what="B's Job")
+        job = cluster.get("jobs.batch", b, namespace)
+        assert job["metadata"]["annotations"]["jobwire.io/event-id"] == b_event
+        eventually(lambda: not status_of(cluster, WEBHOOKS, namespace, "w").get("queue"), what="the queue to empty")
+        late = deliver(url, "C")
+        assert late.status_code == 202, late.text
+        assert late.json()["queued"] is True, late.text
+        assert job_names(cluster, namespace, "w") == [b], "C ran beside B"
+    finally:
+        stopped = operator.stop()
+    assert stopped == 0, f"the operator did not stop cleanly on SIGTERM (exit {stopped})"

@@ -243,6 +243,16 @@ class Tracker:
                 )
                 break
 
+    async def drain_queues(self, producers: list[tuple[str, str, str]]) -> None:
+        """Start what waits in each of these (kind, namespace, name) Queues. A Queue is otherwise drained when one
+        of its Jobs finishes or goes; after a takeover none may be left to do so (every Job finished and deleted
+        while nobody led, by a history limit of 0 or a TTL), and the events would wait for good."""
+        for kind, namespace, name in producers:
+            try:
+                await self._drain(await self._resolve(kind, namespace, name))
+            except KubeError as exc:  # the next Job to finish drains it; a new event queues behind it meanwhile
+                log.warning("queue of %s %s/%s not drained after the takeover: %s", kind, namespace, name, exc)
+
     async def _drain(self, target: Target | None) -> None:
         if target is not None and target.run.policy == "Queue":
             await self._pipeline.drain_queue(target)

@@ -86,6 +86,8 @@ class Leadership:
         self._fed = asyncio.Event()
         self._fed.set()
         self._takeover: asyncio.Task[None] | None = None
+        self._drained: set[Key] = set()
+        """Producers whose Queue this leader has drained once since it began to lead."""
         self.sensor_names: set[tuple[str, str]] = set()
         self.took_over_seconds: float | None = None
         """How long the last takeover's listing and loading took."""
@@ -187,6 +189,18 @@ class Leadership:
             handed = await self._webhooks.consume(obj)
             if handed:
                 self._metrics.forwarded.labels("consumed").inc(handed)
+        if plural != JOBS and not deleted and (obj.get("status") or {}).get("queue"):
+            await self._drain_once(plural, namespace, name)
+
+    async def _drain_once(self, plural: str, namespace: str, name: str) -> None:
+        """The first time this leader sees a producer with events waiting under Queue, it starts what has a free
+        slot. A Queue is otherwise drained when one of its Jobs finishes or goes: if they all did while nobody led
+        (a history limit of 0, a TTL, a hand), no Job event would ever come, and the queue would wait for good."""
+        key = (plural, namespace, name)
+        if key in self._drained:
+            return
+        self._drained.add(key)
+        await self._tracker.drain_queues([(_KIND_OF[plural], namespace, name)])
 
     @contextlib.asynccontextmanager
     async def _slot(self, key: Key) -> AsyncIterator[None]:
@@ -208,6 +222,7 @@ class Leadership:
     async def start_leading(self) -> None:
         """This replica now leads: load everything (in the background: the election goes on renewing)."""
         self._term += 1
+        self._drained.clear()
         self._leading = True
         self._metrics.leader.set(1)
         self._takeover = asyncio.create_task(self._take_over(self._term), name="jobwire-takeover")
