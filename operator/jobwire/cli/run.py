@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 from dataclasses import replace
@@ -81,6 +82,11 @@ def _run_operator(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = args.kubeconfig  # read by Kopf's login and by the operator's own client
     settings = _operator_settings(args)
     configure_logging(settings.log)
+    # The operator allocates a dict per JSON object it reads (Jobs, watch events): at hundreds of requests a second
+    # the default thresholds collected the young generation every 700 objects and the old ones often enough to show
+    # in its p99 (benchmarks/RESULTS.md, Webhooks). Fewer, larger collections; what start-up made is never scanned.
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_operator(settings))
     return 0
