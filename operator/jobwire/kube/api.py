@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+import orjson
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from jobwire.kube.errors import translate
 
 __all__ = ["JSON", "Kube", "core_path", "jobs_path", "jobwire_path"]
 
 JSON = dict[str, Any]
-_AS_JSON = {200: "object", 201: "object", 202: "object"}
 
 
 class Kube:
@@ -31,18 +33,25 @@ class Kube:
         headers: dict[str, str] | None = None,
     ) -> JSON:
         try:
-            result = await self.api.call_api(
+            # The answer is read here, not by the client: it would decode it with the json module, the largest
+            # single cost of the operator under load (a Job comes back as 3 kB); orjson reads it in a fraction.
+            response: aiohttp.ClientResponse = await self.api.call_api(
                 path,
                 method,
                 query_params=list((query or {}).items()),
                 header_params={"Accept": "application/json", "Content-Type": content_type, **(headers or {})},
                 body=body,
-                response_types_map=_AS_JSON,
                 auth_settings=["BearerToken"],
                 _return_http_data_only=True,
-                _preload_content=True,
+                _preload_content=False,
                 _request_timeout=self._timeout,
             )
+            data = await response.read()
+            if not 200 <= response.status <= 299:
+                refused = ApiException(status=response.status, reason=response.reason)
+                refused.body = data
+                raise refused
+            result = orjson.loads(data) if data else None
         except Exception as exc:
             raise translate(exc) from exc
         return result if isinstance(result, dict) else {}
