@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from jobwire.dev import runner
 from jobwire.dev.cluster import LocalCluster, controlplane_bin
 from tests.support.inprocess import InProcessOperator, in_process_operator
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, scratch_namespace
 from tests.support.operator import OperatorProcess
 
 
@@ -45,14 +44,9 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    cluster.kubectl("create", "namespace", name)
-    # The identity the operator creates Jobs as, as a platform team sets it up per namespace.
-    assert cluster.apply(*runner.binding(name)).returncode == 0
-    try:
+    """A namespace of the test's own, with the identity the operator creates Jobs as (set up per namespace)."""
+    with scratch_namespace(cluster) as name:
         yield name
-    finally:
-        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="module")

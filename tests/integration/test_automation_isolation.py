@@ -5,16 +5,14 @@ in-process operators of other modules' tests."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import pytest
 
-from jobwire.dev import runner
 from tests.support.builders import schedule
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, scratch_namespace, status_of
 from tests.support.operator import OperatorProcess
 from tests.support.wait import eventually
 
@@ -25,18 +23,8 @@ HOURLY = "0 * * * *"
 
 @pytest.fixture
 def other_namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    cluster.kubectl("create", "namespace", name)
-    assert cluster.apply(*runner.binding(name)).returncode == 0
-    try:
+    with scratch_namespace(cluster) as name:
         yield name
-    finally:
-        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def status(cluster: Cluster, resource: str, namespace: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = cluster.get(resource, name, namespace).get("status") or {}
-    return found
 
 
 def test_an_automation_never_sees_another_namespaces_events(
@@ -56,7 +44,7 @@ def test_an_automation_never_sees_another_namespaces_events(
     )
 
     def ready(ns: str, resource: str, name: str) -> bool:
-        conditions = status(cluster, resource, ns, name).get("conditions") or []
+        conditions = status_of(cluster, resource, ns, name).get("conditions") or []
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     for ns, resource, name in (
@@ -69,17 +57,19 @@ def test_an_automation_never_sees_another_namespaces_events(
         "annotate", "schedules.jobwire.io", "theirs", "-n", other_namespace, "jobwire.io/run-requested-at=theirs-1"
     )
     eventually(
-        lambda: (status(cluster, "schedules.jobwire.io", other_namespace, "theirs").get("lastRun") or {}).get("result"),
+        lambda: (status_of(cluster, "schedules.jobwire.io", other_namespace, "theirs").get("lastRun") or {}).get(
+            "result"
+        ),
         what="their run finished",
     )
     cluster.kubectl("annotate", "schedules.jobwire.io", "mine", "-n", namespace, "jobwire.io/run-requested-at=1")
     mine = eventually(
-        lambda: (status(cluster, "schedules.jobwire.io", namespace, "mine").get("lastRun") or {}).get("eventId"),
+        lambda: (status_of(cluster, "schedules.jobwire.io", namespace, "mine").get("lastRun") or {}).get("eventId"),
         what="my run",
     )
 
     def fired_on_mine() -> list[dict[str, Any]] | None:
-        firings = status(cluster, "automations.jobwire.io", namespace, "ticks").get("recentFirings") or []
+        firings = status_of(cluster, "automations.jobwire.io", namespace, "ticks").get("recentFirings") or []
         return firings if any(mine in f.get("eventIds", []) for f in firings) else None
 
     # Their tick came first and was not counted: the one firing is on my tick.

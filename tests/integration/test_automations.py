@@ -19,7 +19,7 @@ from jobwire.timing.clock import SteppedClock
 from tests.support.builders import job_template, schedule, secret
 from tests.support.inprocess import InProcessOperator, in_process_operator
 from tests.support.jsonserver import JsonServer, json_server
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, ready, status_of
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.cluster
@@ -63,20 +63,6 @@ def events_hook(name: str, namespace: str, event_type: str) -> dict[str, Any]:
     }
 
 
-def status(cluster: Cluster, resource: str, namespace: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = cluster.get(resource, name, namespace).get("status") or {}
-    return found
-
-
-def ready(cluster: Cluster, resource: str, namespace: str, name: str) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        current = status(cluster, resource, namespace, name)
-        conditions = {c["type"]: c for c in current.get("conditions") or []}
-        return current if conditions.get("Ready", {}).get("status") == "True" else None
-
-    return eventually(check, what=f"{resource} {name} Ready")
-
-
 def jobs_of(cluster: Cluster, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
     out = cluster.kubectl(
         "get", "jobs", "-n", namespace, "-l", f"jobwire.io/kind={kind},jobwire.io/name={name}", "-o", "json"
@@ -98,7 +84,7 @@ def send(op: InProcessOperator, cluster: Cluster, namespace: str, hook: str, dat
 
 
 def firings(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = status(cluster, AUTOMATIONS, namespace, name).get("recentFirings") or []
+    found: list[dict[str, Any]] = status_of(cluster, AUTOMATIONS, namespace, name).get("recentFirings") or []
     return found
 
 
@@ -139,11 +125,13 @@ def test_job_b_runs_after_job_a_succeeds(cluster: Cluster, namespace: str, op: I
     assert event["data"]["events"][0]["type"] == "jobwire.job.succeeded"
     (firing,) = finished_firings(cluster, namespace, "after-a", 1)
     assert firing["outcomes"][0]["result"] == "Succeeded"
-    current = status(cluster, AUTOMATIONS, namespace, "after-a")
+    current = status_of(cluster, AUTOMATIONS, namespace, "after-a")
     assert current["triggerCount"] == 1
     # B's own run is recorded like any producer's, and B finishing does not trigger after-a again (not from a).
     eventually(
-        lambda: (status(cluster, AUTOMATIONS, namespace, "after-a").get("lastRun") or {}).get("result") == "Succeeded",
+        lambda: (
+            (status_of(cluster, AUTOMATIONS, namespace, "after-a").get("lastRun") or {}).get("result") == "Succeeded"
+        ),
         what="B's run recorded",
     )
     assert len(jobs_of(cluster, namespace, "Automation", "after-a")) == 1
@@ -173,7 +161,7 @@ def test_a_failing_job_of_app_x_notifies(
         ready(cluster, SCHEDULES if name.endswith("nightly") else AUTOMATIONS, namespace, name)
     run_now(cluster, namespace, "y-nightly", "1")
     eventually(
-        lambda: (status(cluster, SCHEDULES, namespace, "y-nightly").get("lastRun") or {}).get("result") == "Failed",
+        lambda: (status_of(cluster, SCHEDULES, namespace, "y-nightly").get("lastRun") or {}).get("result") == "Failed",
         what="y's Job failed",
     )
     run_now(cluster, namespace, "x-nightly", "1")
@@ -202,7 +190,7 @@ def test_three_failures_within_a_minute_suspend_the_schedule(
     ready(cluster, AUTOMATIONS, namespace, "breaker")
 
     def failed() -> int:
-        return int((status(cluster, SCHEDULES, namespace, "flaky").get("totals") or {}).get("failed") or 0)
+        return int((status_of(cluster, SCHEDULES, namespace, "flaky").get("totals") or {}).get("failed") or 0)
 
     for count in (1, 2):
         run_now(cluster, namespace, "flaky", str(count))
@@ -211,7 +199,7 @@ def test_three_failures_within_a_minute_suspend_the_schedule(
     eventually(
         lambda: (
             len(
-                ((status(cluster, AUTOMATIONS, namespace, "breaker").get("checkpoint") or {}).get("keys") or {})
+                ((status_of(cluster, AUTOMATIONS, namespace, "breaker").get("checkpoint") or {}).get("keys") or {})
                 .get("", {})
                 .get("seen", [])
             )
@@ -250,7 +238,7 @@ def test_absence_fires_once_and_again_only_after_re_arming(
     send(op, cluster, namespace, "loader", {"rows": 10}, "load-1")  # re-arms
     eventually(
         lambda: (
-            ((status(cluster, AUTOMATIONS, namespace, "no-data").get("checkpoint") or {}).get("keys") or {})
+            ((status_of(cluster, AUTOMATIONS, namespace, "no-data").get("checkpoint") or {}).get("keys") or {})
             .get("", {})
             .get("armedAt")
         ),
@@ -301,7 +289,7 @@ def test_a_restart_mid_window_neither_loses_nor_repeats(cluster: Cluster, namesp
     )
 
     def seen() -> int:
-        checkpoint = status(cluster, AUTOMATIONS, namespace, "every-three").get("checkpoint") or {}
+        checkpoint = status_of(cluster, AUTOMATIONS, namespace, "every-three").get("checkpoint") or {}
         return len((checkpoint.get("keys") or {}).get("", {}).get("seen", []))
 
     with in_process_operator(cluster.kubeconfig, namespace, clock) as first:
@@ -323,7 +311,7 @@ def test_a_restart_mid_window_neither_loses_nor_repeats(cluster: Cluster, namesp
         finished_firings(cluster, namespace, "every-three", 2)
     assert len(sink.received) == 2
     assert set(sink.received[0]["ids"]).isdisjoint(sink.received[1]["ids"])
-    assert status(cluster, AUTOMATIONS, namespace, "every-three")["triggerCount"] == 2
+    assert status_of(cluster, AUTOMATIONS, namespace, "every-three")["triggerCount"] == 2
 
 
 def test_a_bad_spec_is_told_in_ready(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
@@ -333,7 +321,7 @@ def test_a_bad_spec_is_told_in_ready(cluster: Cluster, namespace: str, op: InPro
     )
 
     def condition() -> dict[str, Any] | None:
-        conditions = status(cluster, AUTOMATIONS, namespace, "broken").get("conditions") or []
+        conditions = status_of(cluster, AUTOMATIONS, namespace, "broken").get("conditions") or []
         return next((c for c in conditions if c["type"] == "Ready" and c["status"] == "False"), None)
 
     found = eventually(condition, what="Ready=False")
@@ -467,7 +455,7 @@ def test_a_deadline_that_passed_while_the_operator_was_down_fires_once_when_it_i
     )
 
     def armed() -> str | None:
-        checkpoint = status(cluster, AUTOMATIONS, namespace, "heartbeat").get("checkpoint") or {}
+        checkpoint = status_of(cluster, AUTOMATIONS, namespace, "heartbeat").get("checkpoint") or {}
         found: str | None = (checkpoint.get("keys") or {}).get("", {}).get("armedAt")
         return found
 

@@ -33,7 +33,7 @@ from jobwire.sensors.logic import item_event_id, key_digest
 from tests.support.builders import job_template, schedule, secret, webhook
 from tests.support.faults import ControlPlane, Delivery, RetryingSender, finish_pods, items_server, jobs_of
 from tests.support.jsonserver import json_server
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, status_of
 from tests.support.operator import OperatorProcess, free_port
 from tests.support.wait import eventually
 
@@ -58,11 +58,6 @@ def ready_url(cluster: Cluster, operator: OperatorProcess, namespace: str, name:
         return f"{operator.webhook_url}{status['url']}" if ready and status.get("url") else None
 
     return eventually(url, what=f"webhook {name} to be Ready")
-
-
-def status_of(cluster: Cluster, plural: str, namespace: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = cluster.get(plural, name, namespace).get("status") or {}
-    return found
 
 
 def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import json
 import re
 import signal
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,13 +23,12 @@ import httpx
 import pytest
 
 from jobwire.api.common import JobTemplate, QueuedEvent
-from jobwire.dev import runner
 from jobwire.events.model import Event, ProducerRef
 from jobwire.jobs.render import render_run
 from tests.support.builders import job_template, schedule, webhook
 from tests.support.faults import finish_pods, jobs_of
 from tests.support.jsonserver import json_server
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, ready, runner_namespace, status_of
 from tests.support.operator import OperatorProcess
 from tests.support.wait import eventually
 
@@ -112,17 +110,10 @@ def stop_replicas(replicas: Replicas) -> None:
     assert all(code in (0, -signal.SIGKILL) for code in codes.values()), f"unclean stops: {codes}"
 
 
-def fresh_namespace(cluster: Cluster) -> str:
-    name = f"ha-{uuid.uuid4().hex[:10]}"
-    cluster.kubectl("create", "namespace", name)
-    assert cluster.apply(*runner.binding(name)).returncode == 0
-    return name
-
-
 @pytest.fixture(scope="module")
 def pair(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     """Two replicas for the tests that leave them running; the failover tests start their own."""
-    namespace = fresh_namespace(cluster)
+    namespace = runner_namespace(cluster, "ha")
     replicas = start_replicas(cluster, namespace, tmp_path_factory.mktemp("ha"))
     try:
         yield replicas
@@ -134,20 +125,6 @@ def pair(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def apply(cluster: Cluster, *manifests: dict[str, Any]) -> None:
     result = cluster.apply(*manifests)
     assert result.returncode == 0, result.stderr
-
-
-def status(cluster: Cluster, resource: str, namespace: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = cluster.get(resource, name, namespace).get("status") or {}
-    return found
-
-
-def ready(cluster: Cluster, resource: str, namespace: str, name: str) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        current = status(cluster, resource, namespace, name)
-        conditions = {c["type"]: c for c in current.get("conditions") or []}
-        return current if conditions.get("Ready", {}).get("status") == "True" else None
-
-    return eventually(check, what=f"{resource} {name} Ready")
 
 
 def jobs(cluster: Cluster, namespace: str, producer: str) -> list[str]:
@@ -216,9 +193,9 @@ def test_a_run_now_makes_one_job_and_only_the_leader_records_it(pair: Replicas) 
     assert (timing["cron"], timing["suspend"]) == (YEARLY, False)
     run_now(cluster, SCHEDULES, ns, "manual", "first")
     [job] = count_jobs(cluster, ns, "manual", 1)
-    eventually(lambda: status(cluster, SCHEDULES, ns, "manual").get("runRequestedAt") == "first", what="the echo")
+    eventually(lambda: status_of(cluster, SCHEDULES, ns, "manual").get("runRequestedAt") == "first", what="the echo")
     eventually(
-        lambda: (status(cluster, SCHEDULES, ns, "manual").get("lastRun") or {}).get("job") == job,
+        lambda: (status_of(cluster, SCHEDULES, ns, "manual").get("lastRun") or {}).get("job") == job,
         what="the run recorded (the tracker runs on the leader only)",
     )
     # Recorded by the leader, and by nobody else: its Events, its metrics; the follower made and recorded nothing.
@@ -263,7 +240,7 @@ def test_a_sensor_polls_from_the_leader_only_even_when_the_follower_is_asked(pai
         assert answer.status_code == 202, answer.text
         assert answer.json()["nudged"] == ["feed"]
         count_jobs(cluster, ns, "feed", 2)
-        eventually(lambda: not status(cluster, WEBHOOKS, ns, "poke").get("forwarded"), what="the forward consumed")
+        eventually(lambda: not status_of(cluster, WEBHOOKS, ns, "poke").get("forwarded"), what="the forward consumed")
     polls = {"source": "http", "outcome": "Fired"}
     assert metric(leader, "jobwire_sensor_polls_total", **polls) == 2
     assert metric(follower, "jobwire_sensor_polls_total", **polls) == 0
@@ -290,7 +267,7 @@ def test_webhook_requests_to_either_replica_make_their_job_once(pair: Replicas) 
     assert post(follower, path, "d-2", {"n": 2}).status_code == 200
     assert jobs(cluster, ns, "build") == sorted([job, *other.json()["jobs"]])
     # Nothing an Automation could want: the follower forwarded nothing.
-    assert not status(cluster, WEBHOOKS, ns, "build").get("forwarded")
+    assert not status_of(cluster, WEBHOOKS, ns, "build").get("forwarded")
 
 
 def test_an_automation_on_the_leader_takes_an_event_from_the_followers_receiver_once(pair: Replicas) -> None:
@@ -325,14 +302,14 @@ def test_an_automation_on_the_leader_takes_an_event_from_the_followers_receiver_
     assert metric(follower, "jobwire_webhook_forwarded_total", step="sent") == sent_before + 1
     # The same delivery again, through the follower (forwarded again, dropped by the leader) and the leader.
     assert post(follower, path, "o-1", {"order": 1}).status_code == 202
-    eventually(lambda: not status(cluster, WEBHOOKS, ns, "orders").get("forwarded"), what="the forward consumed")
+    eventually(lambda: not status_of(cluster, WEBHOOKS, ns, "orders").get("forwarded"), what="the forward consumed")
     assert post(leader, path, "o-1", {"order": 1}).status_code == 202
     # A new event: once its firing is recorded, every firing before it is too (one Automation's run in order).
     second = post(follower, path, "o-2", {"order": 2})
     assert second.status_code == 202, second.text
 
     def fired_for_second() -> dict[str, Any] | None:
-        current = status(cluster, AUTOMATIONS, ns, "on-failure")
+        current = status_of(cluster, AUTOMATIONS, ns, "on-failure")
         seen = [event for firing in current.get("recentFirings") or [] for event in firing.get("eventIds") or []]
         return current if second.json()["eventId"] in seen else None
 
@@ -349,7 +326,7 @@ def test_an_automation_on_the_leader_takes_an_event_from_the_followers_receiver_
 
 @pytest.fixture
 def own_pair(cluster: Cluster, tmp_path: Path) -> Iterator[Replicas]:
-    namespace = fresh_namespace(cluster)
+    namespace = runner_namespace(cluster, "ha")
     replicas = start_replicas(cluster, namespace, tmp_path)
     try:
         yield replicas
@@ -387,7 +364,7 @@ def test_sigkill_of_the_leader_the_other_takes_over_within_the_lease_and_work_go
     # The bound: a follower saw the last renewal at most one renew period late, then waited the lease out.
     assert leading <= LEASE_SECONDS + RENEW_SECONDS + 1.5
     assert cluster.get("lease", LEASE, ns)["spec"]["leaseTransitions"] >= 1
-    eventually(lambda: status(cluster, SCHEDULES, ns, "nightly").get("runRequestedAt") == "after", what="the echo")
+    eventually(lambda: status_of(cluster, SCHEDULES, ns, "nightly").get("runRequestedAt") == "after", what="the echo")
     # "before" was made and recorded by the old leader; "during" and "after" by the new one.
     eventually(
         lambda: sorted(reporters(cluster, ns, "nightly", "JobCreated")) == sorted([leader_name, *[follower_name] * 2]),
@@ -447,7 +424,7 @@ def test_events_queued_when_the_leader_is_killed_run_once_and_in_order(own_pair:
         assert answer.status_code == 202, answer.text
         assert answer.json()["queued"] is True, answer.text
         order.append(answer.json()["eventId"])
-    queued = [item["id"] for item in status(cluster, WEBHOOKS, ns, "serial").get("queue") or []]
+    queued = [item["id"] for item in status_of(cluster, WEBHOOKS, ns, "serial").get("queue") or []]
     assert queued == order[1:]
     eventually(lambda: pods_of(cluster, ns, running), what=f"the Pod of {running}")
 
@@ -477,7 +454,7 @@ def test_events_queued_when_the_leader_is_killed_run_once_and_in_order(own_pair:
         finish_pods(cluster, ns, made[-1])
 
     def settled() -> dict[str, Any] | None:
-        current = status(cluster, WEBHOOKS, ns, "serial")
+        current = status_of(cluster, WEBHOOKS, ns, "serial")
         totals = current.get("totals") or {}
         return current if totals.get("succeeded") == len(order) and not current.get("queue") else None
 

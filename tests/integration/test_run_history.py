@@ -23,10 +23,10 @@ import pytest
 
 from jobwire.jobs.history import pruned_key
 from tests.integration.test_faults import counting
-from tests.integration.test_high_availability import fresh_namespace, known_to, start_replicas, stop_replicas
+from tests.integration.test_high_availability import known_to, start_replicas, stop_replicas
 from tests.support.builders import job_template, webhook
 from tests.support.faults import jobs_of
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, runner_namespace, status_of
 from tests.support.operator import OperatorProcess
 from tests.support.wait import eventually
 
@@ -34,11 +34,6 @@ pytestmark = pytest.mark.cluster
 
 AUTOMATIONS = "automations.jobwire.io"
 WEBHOOKS = "webhooks.jobwire.io"
-
-
-def status_of(cluster: Cluster, plural: str, namespace: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = cluster.get(plural, name, namespace).get("status") or {}
-    return found
 
 
 def webhook_path(cluster: Cluster, namespace: str, name: str) -> str:
@@ -117,7 +112,7 @@ def test_a_retry_after_the_history_limit_deleted_its_job_is_a_duplicate(
 def test_a_replica_that_does_not_lead_knows_the_jobs_the_leader_deleted(cluster: Cluster, tmp_path: Path) -> None:
     """Two replicas: the leader's tracker deletes A's Job; the retry of A reaches the other replica, which learnt
     of the deletion from its watch of the Webhook alone: `200 duplicate`, no new Job."""
-    namespace = fresh_namespace(cluster)
+    namespace = runner_namespace(cluster, "ha")
     replicas = start_replicas(cluster, namespace, tmp_path)
     try:
         leader, follower, _, _ = replicas.roles()
