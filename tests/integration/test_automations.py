@@ -25,6 +25,7 @@ from tests.support.wait import eventually
 pytestmark = pytest.mark.cluster
 
 AUTOMATIONS = "automations.jobwire.io"
+WEBHOOKS = "webhooks.jobwire.io"
 SCHEDULES = "schedules.jobwire.io"
 HOURLY = "0 * * * *"
 
@@ -471,3 +472,37 @@ def test_a_deadline_that_passed_while_the_operator_was_down_fires_once_when_it_i
         # Fired once, and no deadline is left until an event re-arms it: nothing more can fire.
         eventually(lambda: armed() is None, what="disarmed after the firing")
     assert len(sink.received) == 1
+
+
+def test_a_label_change_alone_reaches_match_labels(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
+    """A Webhook labelled app=y, then relabelled app=x with no spec change (no new generation): the Automation
+    matching app=x does not take the event sent before, and takes those sent after."""
+    hook = events_hook("hook", namespace, "push")
+    hook["metadata"]["labels"] = {"app": "y"}
+    applied(
+        cluster,
+        hook,
+        automation(
+            "x-pushes", namespace, {"match": {"type": ["push"], "labels": {"app": "x"}}}, [{"emit": {"type": "x"}}]
+        ),
+        automation("all-pushes", namespace, {"match": {"type": ["push"]}}, [{"emit": {"type": "any"}}]),
+    )
+    for name in ("x-pushes", "all-pushes"):
+        ready(cluster, AUTOMATIONS, namespace, name)
+    send(op, cluster, namespace, "hook", {"n": 0}, "before")
+    [before] = finished_firings(cluster, namespace, "all-pushes", 1)[0]["eventIds"]
+    generation = cluster.get(WEBHOOKS, "hook", namespace)["metadata"]["generation"]
+
+    cluster.kubectl("label", WEBHOOKS, "hook", "-n", namespace, "app=x", "--overwrite")
+    assert cluster.get(WEBHOOKS, "hook", namespace)["metadata"]["generation"] == generation
+    sent: list[str] = []
+
+    def matched() -> list[dict[str, Any]] | None:
+        sent.append(f"after-{len(sent)}")
+        send(op, cluster, namespace, "hook", {"n": len(sent)}, sent[-1])
+        return firings(cluster, namespace, "x-pushes") or None
+
+    eventually(matched, what="an event sent after the label change to be matched")
+    fired_on = [e for f in firings(cluster, namespace, "x-pushes") for e in f["eventIds"]]
+    assert fired_on
+    assert before not in fired_on

@@ -53,6 +53,8 @@ __all__ = ["AutomationController", "run_spec"]
 
 log = logging.getLogger(__name__)
 
+JOB_EVENT_TYPES = frozenset({JOB_STARTED, JOB_SUCCEEDED, JOB_FAILED})
+
 PLURAL = "automations"
 RECENT_FIRINGS = 20
 FIRED_IDS = 256
@@ -125,8 +127,19 @@ class AutomationController:
         self._dirtied = asyncio.Event()
         self._writers = asyncio.Semaphore(16)
         self._http: httpx.AsyncClient | None = None
+        self._labels: dict[tuple[str, str, str], Mapping[str, str]] = {}
+        """Every replica: the current labels of each producer (kind, namespace, name), from the watch."""
         self.ticker: Ticker[Key] = Ticker(clock, self._deadline)
         bus.subscribe(self.on_event)
+
+    def labels_seen(self, kind: str, namespace: str, name: str, labels: Mapping[str, str] | None) -> None:
+        """A producer's labels as the watch shows them now (None: it was deleted). `match.labels` reads these: a
+        producer's engine builds its events' ProducerRef when its spec changes, and a label-only change (no new
+        generation) would otherwise not reach the Automations until then."""
+        if labels is None:
+            self._labels.pop((kind, namespace, name), None)
+        else:
+            self._labels[(kind, namespace, name)] = labels
 
     def __len__(self) -> int:
         """Automations loaded (valid, suspended or not)."""
@@ -283,10 +296,13 @@ class AutomationController:
         if producer is None:
             return
         now = self._clock.now()
+        labels = producer.labels
+        if event.type not in JOB_EVENT_TYPES:  # a Job's events carry the Job's own labels, always current
+            labels = self._labels.get((producer.kind, producer.namespace, producer.name), labels)
         for key in self._index.candidates(event.type, event.source):
             loaded = self._loaded.get(key)
             if loaded is not None and key[0] == producer.namespace:
-                self.consider(loaded, event, producer.labels, now)
+                self.consider(loaded, event, labels, now)
 
     def consider(self, loaded: Loaded, event: Event, labels: Mapping[str, str], now: datetime) -> None:
         evicted = loaded.state.evicted

@@ -147,6 +147,7 @@ class Leadership:
         name = (meta.get("namespace", ""), meta.get("name", ""))
         if plural != JOBS:  # every replica dispatches webhooks: the Jobs deleted by history limits are duplicates
             self._tracker.producer_seen(plural, obj, deleted=deleted)
+            self._automations.labels_seen(_KIND_OF[plural], *name, None if deleted else meta.get("labels") or {})
         if plural == SENSOR.plural:
             if deleted:
                 self.sensor_names.discard(name)
