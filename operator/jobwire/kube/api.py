@@ -32,17 +32,28 @@ class Kube:
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> JSON:
+        api = self.api
+        # kubernetes_asyncio's call_api walks every body through sanitize_for_serialization (for its model
+        # classes) before json.dumps: the largest cost of creating a Job (benchmarks/RESULTS.md). Our bodies are
+        # plain JSON dicts already, so the request goes to its REST client (TLS, proxy, timeouts) directly, with
+        # the same default headers and credentials call_api would add.
+        header_params = {
+            "Accept": "application/json",
+            "Content-Type": content_type,
+            **(headers or {}),
+            **api.default_headers,
+        }
+        query_params = list((query or {}).items())
         try:
+            await api.update_params_for_auth(header_params, query_params, ["BearerToken"])  # appends to both
             # The answer is read here, not by the client: it would decode it with the json module, the largest
             # single cost of the operator under load (a Job comes back as 3 kB); orjson reads it in a fraction.
-            response: aiohttp.ClientResponse = await self.api.call_api(
-                path,
+            response: aiohttp.ClientResponse = await api.rest_client.request(
                 method,
-                query_params=list((query or {}).items()),
-                header_params={"Accept": "application/json", "Content-Type": content_type, **(headers or {})},
+                (api.configuration.host or "") + path,
+                query_params=dict(query_params),
+                headers=header_params,
                 body=body,
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
                 _preload_content=False,
                 _request_timeout=self._timeout,
             )
