@@ -27,7 +27,7 @@ from jobwire.kube.client import make_api_client
 from jobwire.kube.events import EventRecorder
 from jobwire.kube.secrets import SecretReader
 from jobwire.kube.status import StatusWriter
-from jobwire.leader.gate import Leadership
+from jobwire.leader.gate import JOB_SELECTOR, Leadership
 from jobwire.leader.lease import LeaseElector, default_identity
 from jobwire.metrics import Metrics
 from jobwire.probes.server import ProbeServer
@@ -74,6 +74,9 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     ks.watching.client_timeout = 330
     ks.networking.request_timeout = 30
     ks.queueing.worker_limit = 256
+    # Only Jobwire's Jobs, selected by the API server: the handlers skip the rest anyway, and every other Job in
+    # the cluster would cost the API server an encoding and the operator a decoding (benchmarks/RESULTS.md).
+    ks.watching.label_selectors[("batch", "v1", "jobs")] = JOB_SELECTOR
     return ks
 
 
