@@ -34,7 +34,9 @@ def _run_hash(producer: ProducerRef, event_id: str) -> str:
     # No part but the last can contain "/" (Kubernetes names and kinds cannot), so the key is unambiguous.
     key = f"{producer.kind}/{producer.namespace}/{producer.name}/{event_id}"
     digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:HASH_LENGTH]
+    # Base32 turns each 5 bytes into 8 characters, so the first 10 characters come from the first 10 bytes alone:
+    # the same name as encoding the whole digest, at a third of the cost (base64.b32encode is Python code).
+    return base64.b32encode(digest[:10]).decode("ascii").lower()[:HASH_LENGTH]
 
 
 def _readable_prefix(producer: ProducerRef) -> str:

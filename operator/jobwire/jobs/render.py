@@ -171,8 +171,9 @@ def parameter_text(value: Any) -> str:
 
 
 def _job_spec(template: JobTemplate) -> dict[str, Any]:
-    """A deep copy of the template's JobSpec, checked to have what rendering edits: a Pod spec with containers."""
-    spec = copy.deepcopy(template.spec.model_dump(mode="json", by_alias=True, exclude_none=True))
+    """A copy of the template's JobSpec, checked to have what rendering edits: a Pod spec with containers. The
+    JSON-mode dump builds every dict and list anew, so editing the copy never reaches the template."""
+    spec = template.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     pod_template = spec.get("template")
     if not isinstance(pod_template, dict) or not isinstance(pod_spec := pod_template.get("spec"), dict):
         raise RenderError("InvalidJobTemplate", "jobTemplate.spec.template.spec is missing")
