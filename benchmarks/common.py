@@ -17,7 +17,7 @@ from jobwire.dev.cluster import LocalCluster
 from jobwire.kube.api import Kube
 from jobwire.kube.errors import AlreadyExists
 
-__all__ = ["Process", "cluster_kubeconfig", "create_namespace", "percentile", "summary"]
+__all__ = ["Process", "cluster_kubeconfig", "cpu_by_process", "cpu_spent", "create_namespace", "percentile", "summary"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -49,6 +49,35 @@ def cluster_kubeconfig() -> Iterator[Path]:
         yield kubeconfig
     finally:
         local.delete()
+
+
+def cpu_by_process(names: dict[int, str]) -> dict[int, tuple[str, float]]:
+    """pid -> (program, CPU seconds so far) for every process on the machine. `names` overrides the program name of
+    given pids (the operator and the benchmark are both `python`); kernel workers, which rename themselves after
+    their current work, are all `kworker`."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    readings: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        pid, fields = int(entry.name), stat.rsplit(")", 1)[1].split()
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        program = names.get(pid, "kworker" if command.startswith("kworker/") else command)
+        readings[pid] = (program, (int(fields[11]) + int(fields[12])) / ticks)
+    return readings
+
+
+def cpu_spent(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds used between two `cpu_by_process` readings, by program (a process started meanwhile counts in
+    full; one that ended meanwhile is missed)."""
+    spent: dict[str, float] = {}
+    for pid, (program, seconds) in after.items():
+        spent[program] = spent.get(program, 0.0) + seconds - (before[pid][1] if pid in before else 0.0)
+    return spent
 
 
 @dataclass

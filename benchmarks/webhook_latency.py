@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.common import Process, cluster_kubeconfig, create_namespace, percentile
+from benchmarks.common import Process, cluster_kubeconfig, cpu_by_process, cpu_spent, create_namespace, percentile
 from jobwire.dev import runner
 from jobwire.kube.api import Kube, jobs_path, jobwire_path
 from jobwire.kube.client import make_api_client
@@ -39,6 +39,7 @@ RUNNER_USER = f"system:serviceaccount:{NAMESPACE}:{runner.RUNNER}"
 """Who the operator creates Jobs as (impersonation, docs/concepts/events.md); "bare-as" creates them so too."""
 SECRET = b"bench-secret"
 CONCURRENCIES = (1, 32)
+SETTLE_SECONDS = 1.0
 JOB_SPEC: dict[str, Any] = {
     "suspend": True,
     "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}},
@@ -109,6 +110,26 @@ async def same_jobs(kube: Kube, run: str, tag: str, count: int) -> list[dict[str
         json.loads(text.replace(event_id, f"{run}-{tag}-{i}").replace(name, f"bare-{run}-{tag}-{i}"))
         for i in range(count)
     ]
+
+
+def print_cpu(spent: dict[tuple[str, int], dict[str, float]]) -> None:
+    """The machine's CPU per request by program, for each row: where the requests' cost lands."""
+    shown = ("kube-apiserver", "etcd", "kube-controller", "operator", "benchmark")
+    print(f"CPU ms per request (all processes, {SETTLE_SECONDS:.0f} s after each row included)")
+    print(f"{'':10} {'conc':>4} " + " ".join(f"{program[:14]:>14}" for program in (*shown, "other", "total")))
+    for (name, concurrency), by_program in spent.items():
+        other = sum(ms for program, ms in by_program.items() if program not in shown)
+        cells = [by_program.get(program, 0.0) for program in shown] + [other, sum(by_program.values())]
+        print(f"{name:10} {concurrency:>4} " + " ".join(f"{ms:>14.2f}" for ms in cells))
+    others: dict[str, float] = {}
+    for by_program in spent.values():
+        for program, ms in by_program.items():
+            if program not in shown:
+                others[program] = others.get(program, 0.0) + ms / len(spent)
+    print(
+        "other, on average over the rows: "
+        + ", ".join(f"{p} {ms:.2f}" for p, ms in sorted(others.items(), key=lambda item: -item[1])[:4])
+    )
 
 
 async def measure(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> tuple[list[float], float]:
@@ -193,12 +214,19 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
             ("bare-min", bare_min),
             ("bare-admin", bare_admin),
         )
+        programs = {operator.popen.pid: "operator", os.getpid(): "benchmark"}
+        spent: dict[tuple[str, int], dict[str, float]] = {}
         for concurrency in CONCURRENCIES:
             for name, call in rows:
+                before = cpu_by_process(programs)
                 latencies, rate = await measure(requests, concurrency, lambda i, c=call, k=concurrency: c(i, f"c{k}"))  # type: ignore[misc]
+                await asyncio.sleep(SETTLE_SECONDS)  # what the row set going (status writes, the Job controller)
+                after = cpu_by_process(programs)
+                spent[(name, concurrency)] = {p: s * 1000 / requests for p, s in cpu_spent(before, after).items()}
                 p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
                 results[(name, concurrency)] = (p50, p99, rate)
                 print(f"{name:10} {concurrency:>4} {p50:>8.1f} {p99:>8.1f} {rate:>7.0f}", flush=True)
+        print_cpu(spent)
         for concurrency in CONCURRENCIES:
             for floor in ("bare", "bare-min"):
                 w, b = results[("webhook", concurrency)], results[(floor, concurrency)]
