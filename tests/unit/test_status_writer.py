@@ -71,3 +71,37 @@ async def test_hurry_ends_the_linger_of_that_kind_only() -> None:
     assert not other.done()
     other.cancel()
     await asyncio.gather(other, return_exceptions=True)
+
+
+class CountingKube(SlowKube):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[JSON] = []
+
+    async def replace(self, path: str, body: JSON) -> JSON:
+        stored = await super().replace(path, body)
+        self.writes.append(dict(stored["status"]))
+        return stored
+
+
+async def test_changes_made_during_a_write_wait_out_a_linger_of_their_own_and_share_one_write() -> None:
+    kube = CountingKube()
+    writer = StatusWriter(kube)  # type: ignore[arg-type]  # the two calls StatusWriter makes, in memory
+    first = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("first"), linger=3600))
+    await next_turn()
+    writer.hurry("webhooks")  # the first write starts; it waits at the gate
+    await kube.writing.wait()
+    during = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("during"), linger=3600))
+    await next_turn()
+    kube.gate.set()
+
+    assert (await asyncio.wait_for(first, timeout=5) or {}).get("first") is True  # answered after its own write
+    after = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("after"), linger=3600))
+    for _ in range(5):
+        await next_turn()
+    assert kube.writes == [{"first": True}]  # the next batch lingers, and gathers what comes meanwhile
+    writer.hurry("webhooks")
+    results = await asyncio.wait_for(asyncio.gather(during, after), timeout=5)
+
+    assert kube.writes == [{"first": True}, {"first": True, "during": True, "after": True}]
+    assert all(result is not None and result["after"] is True for result in results)

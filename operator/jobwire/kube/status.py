@@ -3,7 +3,8 @@
 Every status change in Jobwire goes through `StatusWriter.update` with a pure function `status -> status`, so
 writers never overwrite each other's fields (the scheduler's lastScheduleTime, the tracker's active Jobs).
 Changes to one resource that arrive while a write for it is under way are applied together in the next
-read-modify-write: a busy producer costs one GET and one PUT per batch, not per change.
+read-modify-write: a busy producer costs one GET and one PUT per batch, not per change — and with a linger, one
+batch per linger at most (a status PUT of a busy Webhook costs the API server 4 to 8 ms of CPU, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -56,14 +57,16 @@ class StatusWriter:
             pending.urgent.set()  # a change that must not wait ends a lingering write's wait
         if not pending.flushing:
             pending.flushing = True
+            carry_linger = linger
             try:
                 if linger > 0 and not pending.urgent.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(pending.urgent.wait(), linger)
-                while pending.changes:
-                    batch, pending.changes = pending.changes, []
-                    await self._write(key, batch)
+                batch, pending.changes = pending.changes, []
+                pending.urgent.clear()  # an urgent change arriving from now on sets it again
+                await self._write(key, batch)
             except asyncio.CancelledError:
+                carry_linger = 0.0  # cancelled (a shutdown): what waits behind it is written at once
                 # This caller never reads its own outcome: mark it read (asyncio would log it when collected).
                 if not done.done():
                     done.cancel()
@@ -73,7 +76,9 @@ class StatusWriter:
             finally:
                 pending.flushing = False
                 if pending.changes:
-                    self._carry_on(key)
+                    # What came during the write is the next batch, written by a task of its own after the same
+                    # linger: a busy producer gets one write per linger, and this caller its answer now.
+                    self._carry_on(key, carry_linger)
                 else:
                     self._pending.pop(key, None)
         return await done
@@ -84,14 +89,14 @@ class StatusWriter:
             if kind == plural:
                 pending.urgent.set()
 
-    def _carry_on(self, key: Key) -> None:
-        """The writing caller was cancelled with other callers' changes still waiting on it: a task of its own
-        writes them. Without it they waited forever (the operator hung at shutdown, when a Sensor's poll is
-        cancelled in the middle of a status write while the poll records it queued wait behind)."""
+    def _carry_on(self, key: Key, linger: float) -> None:
+        """Changes that came while a write was under way (or whose writer was cancelled: at shutdown, a Sensor's
+        poll cancelled in the middle of a status write) are written by a task of their own; without it, those
+        behind a cancelled writer waited forever."""
 
         async def flush() -> None:
             with contextlib.suppress(Exception):  # each waiting caller gets the outcome of its own change
-                await self.update(*key, lambda status: status)
+                await self.update(*key, lambda status: status, linger=linger)
 
         task = asyncio.create_task(flush())
         self._carrying.add(task)
