@@ -89,8 +89,8 @@ async def test_changes_made_during_a_write_wait_out_a_linger_of_their_own_and_sh
     writer = StatusWriter(kube)  # type: ignore[arg-type]  # the two calls StatusWriter makes, in memory
     first = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("first"), linger=3600))
     await next_turn()
-    writer.hurry("webhooks")  # the first write starts; it waits at the gate
-    await kube.writing.wait()
+    urgent = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("urgent")))  # ends the linger
+    await kube.writing.wait()  # the first write is under way; it waits at the gate
     during = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("during"), linger=3600))
     await next_turn()
     kube.gate.set()
@@ -99,9 +99,22 @@ async def test_changes_made_during_a_write_wait_out_a_linger_of_their_own_and_sh
     after = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("after"), linger=3600))
     for _ in range(5):
         await next_turn()
-    assert kube.writes == [{"first": True}]  # the next batch lingers, and gathers what comes meanwhile
-    writer.hurry("webhooks")
-    results = await asyncio.wait_for(asyncio.gather(during, after), timeout=5)
+    assert kube.writes == [{"first": True, "urgent": True}]  # the next batch lingers and gathers what comes
+    last = asyncio.create_task(writer.update("webhooks", "ns", "w", setting("last")))  # urgent again
+    results = await asyncio.wait_for(asyncio.gather(urgent, during, after, last), timeout=5)
 
-    assert kube.writes == [{"first": True}, {"first": True, "during": True, "after": True}]
-    assert all(result is not None and result["after"] is True for result in results)
+    everything = {"first": True, "urgent": True, "during": True, "after": True, "last": True}
+    assert kube.writes == [{"first": True, "urgent": True}, everything]
+    assert list(results[1:]) == [everything] * 3
+
+
+async def test_after_hurry_no_write_of_that_kind_lingers_again() -> None:
+    kube = CountingKube()
+    kube.gate.set()
+    writer = StatusWriter(kube)  # type: ignore[arg-type]  # the two calls StatusWriter makes, in memory
+    writer.hurry("sensors")  # a clean stop began
+
+    result = await asyncio.wait_for(writer.update("sensors", "ns", "s", setting("late"), linger=3600), timeout=5)
+
+    assert result is not None
+    assert result["late"] is True

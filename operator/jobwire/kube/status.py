@@ -38,6 +38,7 @@ class StatusWriter:
         self._attempts = attempts
         self._pending: dict[Key, _Pending] = {}
         self._carrying: set[asyncio.Task[None]] = set()
+        self._hurried: set[str] = set()
 
     async def read(self, plural: str, namespace: str, name: str) -> JSON:
         return await self._kube.get(jobwire_path(plural, namespace, name))
@@ -50,6 +51,8 @@ class StatusWriter:
         `linger`: when this change starts a write, wait that long first, so that changes arriving meanwhile (a
         busy producer's Jobs) share it."""
         key = (plural, namespace, name)
+        if plural in self._hurried:
+            linger = 0.0
         pending = self._pending.setdefault(key, _Pending())
         done: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
         pending.changes.append((change, done))
@@ -84,7 +87,8 @@ class StatusWriter:
         return await done
 
     def hurry(self, plural: str) -> None:
-        """Lingering writes of this kind start now (a clean stop: nothing waits out its linger)."""
+        """Writes of this kind linger no more, from now on (a clean stop: nothing waits out its linger)."""
+        self._hurried.add(plural)
         for (kind, _, _), pending in self._pending.items():
             if kind == plural:
                 pending.urgent.set()
