@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobwire.status.conditions import find_condition, format_time, set_condition
+from jobwire.status.conditions import Verdict, find_condition, format_time, set_condition, with_verdict
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -50,3 +50,28 @@ def test_other_conditions_are_kept_in_place() -> None:
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         format_time(datetime(2026, 1, 1))
+
+
+def test_a_verdict_sets_the_observed_generation_and_its_condition_and_keeps_the_rest() -> None:
+    before = {"url": "/hooks/x", "conditions": [{"type": "Stalled", "status": "False", "reason": "No"}]}
+
+    failed = with_verdict(before, Verdict(False, "SecretNotFound", "Secret x not found"), generation=4, now=T0)
+
+    assert failed["url"] == "/hooks/x"
+    assert failed["observedGeneration"] == 4
+    assert find_condition(failed["conditions"], "Stalled") == before["conditions"][0]
+    assert find_condition(failed["conditions"], "Ready") == {
+        "type": "Ready",
+        "status": "False",
+        "reason": "SecretNotFound",
+        "message": "Secret x not found",
+        "lastTransitionTime": "2026-01-01T12:00:00Z",
+        "observedGeneration": 4,
+    }
+    assert before == {"url": "/hooks/x", "conditions": [{"type": "Stalled", "status": "False", "reason": "No"}]}
+    healthy = with_verdict(failed, Verdict(True, "Polling"), generation=5, now=T0, kind="Healthy")
+    assert [(c["type"], c["status"]) for c in healthy["conditions"]] == [
+        ("Stalled", "False"),
+        ("Ready", "False"),
+        ("Healthy", "True"),
+    ]

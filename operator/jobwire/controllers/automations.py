@@ -45,7 +45,7 @@ from jobwire.kube.secrets import MissingSecret, SecretReader
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
 from jobwire.settings import AutomationSettings
-from jobwire.status.conditions import Verdict, format_time, set_condition
+from jobwire.status.conditions import Verdict, format_time, with_verdict
 from jobwire.timing.clock import Clock
 from jobwire.timing.ticker import Ticker
 
@@ -616,19 +616,7 @@ class AutomationController:
             PLURAL,
             key[0],
             key[1],
-            lambda s: {
-                **s,
-                "observedGeneration": generation,
-                "conditions": set_condition(
-                    s.get("conditions"),
-                    kind="Ready",
-                    status="True" if verdict.ok else "False",
-                    reason=verdict.reason,
-                    message=verdict.message,
-                    generation=generation,
-                    now=now,
-                ),
-            },
+            lambda s: with_verdict(s, verdict, generation=generation, now=now),
         )
 
 

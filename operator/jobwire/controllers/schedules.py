@@ -26,7 +26,7 @@ from jobwire.kube.events import EventRecorder
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
 from jobwire.schedules import InvalidSchedule, TickPlan, TickSource, jitter_offset, plan_ticks, tick_source, upcoming
-from jobwire.status.conditions import Verdict, format_time, set_condition
+from jobwire.status.conditions import Verdict, format_time, with_verdict
 from jobwire.timing.clock import Clock
 from jobwire.timing.ticker import Ticker
 
@@ -381,18 +381,8 @@ class ScheduleController:
 
         def change(status: JSON) -> JSON:
             updated = {
-                **status,
-                "observedGeneration": generation,
+                **with_verdict(status, verdict, generation=generation, now=now),
                 "nextScheduleTimes": [format_time(t) for t in next_times],
-                "conditions": set_condition(
-                    status.get("conditions"),
-                    kind="Ready",
-                    status="True" if verdict.ok else "False",
-                    reason=verdict.reason,
-                    message=verdict.message,
-                    generation=generation,
-                    now=now,
-                ),
             }
             if not_before is not None:
                 updated["notBefore"] = format_time(not_before)

@@ -41,7 +41,7 @@ from jobwire.sensors.logic import (
 from jobwire.settings import SensorSettings
 from jobwire.sources.base import Item, PollContext, PollResult, Source, SourceError, http_session
 from jobwire.sources.registry import make_source, source_kind
-from jobwire.status.conditions import Verdict, format_time, set_condition
+from jobwire.status.conditions import Verdict, format_time, set_condition, with_verdict
 from jobwire.timing.clock import Clock
 from jobwire.timing.ticker import Ticker
 
@@ -471,19 +471,7 @@ class SensorController:
             PLURAL,
             key[0],
             key[1],
-            lambda s: {
-                **s,
-                "observedGeneration": generation,
-                "conditions": set_condition(
-                    s.get("conditions"),
-                    kind=kind,
-                    status="True" if verdict.ok else "False",
-                    reason=verdict.reason,
-                    message=verdict.message,
-                    generation=generation,
-                    now=now,
-                ),
-            },
+            lambda s: with_verdict(s, verdict, generation=generation, now=now, kind=kind),
         )
 
 

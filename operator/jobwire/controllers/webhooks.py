@@ -25,7 +25,7 @@ from jobwire.jobs.pipeline import Pipeline, RunSpec, Target
 from jobwire.kube.api import JSON, Kube, jobwire_path
 from jobwire.kube.secrets import MissingSecret, SecretReader
 from jobwire.kube.status import StatusWriter
-from jobwire.status.conditions import Verdict, format_time, set_condition
+from jobwire.status.conditions import Verdict, format_time, with_verdict
 from jobwire.timing.clock import Clock
 from jobwire.webhooks.auth import Secrets
 from jobwire.webhooks.forwarding import ForwardRefused, appended, forward_entry, holds, without
@@ -348,19 +348,8 @@ class WebhookController:
         message = verdict.message or (f"listening on {url}" if url else "")
 
         def change(status: JSON) -> JSON:
-            updated = {
-                **status,
-                "observedGeneration": generation,
-                "conditions": set_condition(
-                    status.get("conditions"),
-                    kind="Ready",
-                    status="True" if verdict.ok else "False",
-                    reason=verdict.reason if not verdict.ok else "Listening",
-                    message=message,
-                    generation=generation,
-                    now=now,
-                ),
-            }
+            shown = Verdict(verdict.ok, verdict.reason if not verdict.ok else "Listening", message)
+            updated = with_verdict(status, shown, generation=generation, now=now)
             if url is not None:
                 updated["url"] = url
             return updated

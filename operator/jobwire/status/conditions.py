@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["Verdict", "find_condition", "format_time", "set_condition"]
+__all__ = ["Verdict", "find_condition", "format_time", "set_condition", "with_verdict"]
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -63,3 +63,23 @@ def set_condition(
         updated["observedGeneration"] = previous["observedGeneration"]
     others = [c for c in conditions or [] if c.get("type") != kind]
     return [*others, updated] if previous is None else [updated if c is previous else c for c in conditions or []]
+
+
+def with_verdict(
+    status: dict[str, Any], verdict: Verdict, *, generation: int, now: datetime, kind: str = "Ready"
+) -> dict[str, Any]:
+    """`status` having acted on `generation`: `observedGeneration` set, and the condition `kind` True or False as
+    the verdict says, with its reason and message. Other fields are kept as they are."""
+    return {
+        **status,
+        "observedGeneration": generation,
+        "conditions": set_condition(
+            status.get("conditions"),
+            kind=kind,
+            status="True" if verdict.ok else "False",
+            reason=verdict.reason,
+            message=verdict.message,
+            generation=generation,
+            now=now,
+        ),
+    }
