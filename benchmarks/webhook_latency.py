@@ -36,7 +36,7 @@ from jobwire.kube.errors import AlreadyExists
 
 NAMESPACE = "bench-webhooks"
 RUNNER_USER = f"system:serviceaccount:{NAMESPACE}:{runner.RUNNER}"
-"""Who the operator creates Jobs as (impersonation, docs/concepts/events.md); "bare-as" creates them so too."""
+"""Who the operator creates Jobs as (impersonation, docs/concepts/events.md); "bare" and "bare-min" do so too."""
 SECRET = b"bench-secret"
 CONCURRENCIES = (1, 32)
 SETTLE_SECONDS = 1.0
@@ -199,11 +199,11 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
 
         await measure(50, 8, lambda i: send(i, "warm"))
         await measure(50, 8, lambda i: bare_admin(i, "warm"))
-        same = {k: await same_jobs(kube, run, f"c{k}", requests) for k in CONCURRENCIES}
+        same = {f"c{k}": await same_jobs(kube, run, f"c{k}", requests) for k in CONCURRENCIES}
 
         async def bare(i: int, tag: str) -> None:
             """The same Job as the webhook's, by the same identity (the operator impersonates the runner)."""
-            await kube.create(jobs_path(NAMESPACE), same[int(tag[1:])][i], as_user=RUNNER_USER)
+            await kube.create(jobs_path(NAMESPACE), same[tag][i], as_user=RUNNER_USER)
 
         print(f"{requests} requests per row; webhook = HMAC-signed GitHub-style POST -> 202 (Job exists)")
         print(f"{'':10} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}")
