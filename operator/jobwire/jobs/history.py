@@ -46,10 +46,10 @@ __all__ = [
 ]
 
 RECENT_RUNS_LIMIT = 20
+"""Runs kept in `recentRuns`: enough to see a pattern, few enough to keep the resource small."""
 ACTIVE_LIMIT = 50
 """Most Jobs `status.active` lists (the newest); `activeCount` counts them all. Status must stay small: it is
 written often, copied by every watcher, and an object in etcd is limited to about 1.5 MB."""
-"""Runs kept in `recentRuns`: enough to see a pattern, few enough to keep the resource small."""
 PRUNED_LIMIT = 1000
 """Deleted Jobs a producer's `prunedJobs` remembers (the newest). An event whose Job is named there is a duplicate:
 a retry that comes after the history limits deleted its Job does not run it again, as long as fewer than this
