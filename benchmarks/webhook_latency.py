@@ -40,6 +40,7 @@ RUNNER_USER = f"system:serviceaccount:{NAMESPACE}:{runner.RUNNER}"
 SECRET = b"bench-secret"
 CONCURRENCIES = (1, 32)
 SETTLE_SECONDS = 1.0
+WARM_UP = 50
 JOB_SPEC: dict[str, Any] = {
     "suspend": True,
     "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}},
@@ -97,6 +98,18 @@ async def receiving(http: aiohttp.ClientSession, url: str) -> None:
                     return
         await asyncio.sleep(0.1)
     raise RuntimeError("the operator's receiver did not answer for the bench Webhook")
+
+
+async def tracked_after(kube: Kube, jobs: int, limit: float = 120.0) -> float:
+    """Seconds until the bench Webhook's status counts `jobs` running Jobs (the tracker has recorded every Job
+    made so far: they are suspended, so none finishes); `limit` if it never does."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit:
+        status = (await kube.get(jobwire_path("webhooks", NAMESPACE, "bench"))).get("status") or {}
+        if int(status.get("activeCount") or 0) >= jobs:
+            return time.perf_counter() - began
+        await asyncio.sleep(0.05)
+    return limit
 
 
 async def same_jobs(kube: Kube, run: str, tag: str, count: int) -> list[dict[str, Any]]:
@@ -210,7 +223,7 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
             await bare_min(i, tag, as_user=None)
 
         await receiving(http, url)
-        await measure(50, 8, lambda i: send(i, "warm"))
+        await measure(WARM_UP, 8, lambda i: send(i, "warm"))
         await measure(50, 8, lambda i: bare_admin(i, "warm"))
         same = {f"c{k}": await same_jobs(kube, run, f"c{k}", requests) for k in CONCURRENCIES}
 
@@ -229,10 +242,15 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
         )
         programs = {operator.popen.pid: "operator", os.getpid(): "benchmark"}
         spent: dict[tuple[str, int], dict[str, float]] = {}
+        made = WARM_UP
+        lags: dict[int, float] = {}
         for concurrency in CONCURRENCIES:
             for name, call in rows:
                 before = cpu_by_process(programs)
                 latencies, rate = await measure(requests, concurrency, lambda i, c=call, k=concurrency: c(i, f"c{k}"))  # type: ignore[misc]
+                if name == "webhook":
+                    made += requests
+                    lags[concurrency] = await tracked_after(kube, made)
                 await asyncio.sleep(SETTLE_SECONDS)  # what the row set going (status writes, the Job controller)
                 after = cpu_by_process(programs)
                 spent[(name, concurrency)] = {p: s * 1000 / requests for p, s in cpu_spent(before, after).items()}
@@ -240,6 +258,8 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
                 results[(name, concurrency)] = (p50, p99, rate)
                 print(f"{name:10} {concurrency:>4} {p50:>8.1f} {p99:>8.1f} {rate:>7.0f}", flush=True)
         print_cpu(spent)
+        for concurrency, lag in lags.items():
+            print(f"concurrency {concurrency}: every webhook Job in the Webhook's status {lag:.2f} s after the row")
         for concurrency in CONCURRENCIES:
             for floor in ("bare", "bare-min"):
                 w, b = results[("webhook", concurrency)], results[(floor, concurrency)]

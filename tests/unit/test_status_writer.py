@@ -118,3 +118,35 @@ async def test_after_hurry_no_write_of_that_kind_lingers_again() -> None:
 
     assert result is not None
     assert result["late"] is True
+
+
+def appending(item: str) -> Any:
+    return lambda status: {**status, "order": [*status.get("order", []), item]}
+
+
+async def test_a_submitted_change_is_written_without_its_caller_waiting_and_in_the_order_of_the_calls() -> None:
+    kube = CountingKube()
+    writer = StatusWriter(kube)  # type: ignore[arg-type]  # the two calls StatusWriter makes, in memory
+
+    first = writer.submit("webhooks", "ns", "w", appending("first"), linger=3600)  # returns with nothing written
+    second = writer.submit("webhooks", "ns", "w", appending("second"), linger=3600)
+    third = asyncio.create_task(writer.update("webhooks", "ns", "w", appending("third")))  # ends the linger
+    await kube.writing.wait()
+    assert not first.done()  # the write is under way, held at the gate
+    kube.gate.set()
+
+    assert await asyncio.wait_for(third, timeout=5) == {"order": ["first", "second", "third"]}
+    assert await first == await second == {"order": ["first", "second", "third"]}
+    assert kube.writes == [{"order": ["first", "second", "third"]}]  # one write for the three, in their order
+
+
+async def test_a_failed_submitted_write_is_told_by_its_future() -> None:
+    class Refusing(CountingKube):
+        async def replace(self, path: str, body: JSON) -> JSON:
+            raise RuntimeError("API server down")
+
+    writer = StatusWriter(Refusing())  # type: ignore[arg-type]  # the two calls StatusWriter makes, in memory
+    outcome = writer.submit("webhooks", "ns", "w", appending("lost"))
+
+    await asyncio.wait_for(asyncio.wait([outcome]), timeout=5)
+    assert isinstance(outcome.exception(), RuntimeError)

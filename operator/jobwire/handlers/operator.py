@@ -40,6 +40,9 @@ __all__ = ["build_context", "build_registry", "kopf_settings", "run_operator"]
 log = logging.getLogger(__name__)
 
 KOPF_PREFIX = "kopf.jobwire.io"
+WORKER_LIMIT = 256
+"""Objects whose events Kopf handles at once: bounds the handlers' concurrent work (a finished Job's lists Jobs)."""
+WORKER_IDLE_SECONDS = 0.1
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -73,7 +76,12 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     ks.watching.server_timeout = 300
     ks.watching.client_timeout = 330
     ks.networking.request_timeout = 30
-    ks.queueing.worker_limit = 256
+    # A worker per object, at most WORKER_LIMIT at once; Kopf keeps each for idle_timeout after its last event
+    # (5 s by default), holding its place: that capped new objects at 256 / 5 s, and a burst of Jobs was tracked
+    # at 51 a second, minutes late. Every handler here takes raw events and keeps no state in its worker, so
+    # one that is idle goes at once.
+    ks.queueing.worker_limit = WORKER_LIMIT
+    ks.queueing.idle_timeout = WORKER_IDLE_SECONDS
     # Only Jobwire's Jobs, selected by the API server: the handlers skip the rest anyway, and every other Job in
     # the cluster would cost the API server an encoding and the operator a decoding (benchmarks/RESULTS.md).
     ks.watching.label_selectors[("batch", "v1", "jobs")] = JOB_SELECTOR

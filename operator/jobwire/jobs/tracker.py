@@ -8,6 +8,7 @@ restart, and replaying it changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -98,6 +99,13 @@ class Tracker:
             self._seen.popitem(last=False)
         return True
 
+    def _unwritten(self, done: asyncio.Future[JSON | None], uid: str, producer: str) -> None:
+        """A start record that could not be written: forgotten, so that the Job's next event records it again."""
+        if done.cancelled() or (exc := done.exception()) is None:
+            return
+        self._seen.pop((uid, "created"), None)
+        log.warning("a Job's start (uid %s) not recorded in the status of %s: %s", uid, producer, exc)
+
     async def observe(self, job: JSON, *, deleted: bool = False) -> None:
         meta = job.get("metadata") or {}
         labels = meta.get("labels") or {}
@@ -126,7 +134,10 @@ class Tracker:
         if result is None:
             if self._first_time(uid, "created"):
                 scheduled = _parse_time(annotations.get("jobwire.io/scheduled-time"))
-                await self._status.update(
+                # Not awaited: the handler returns at once and frees its Kopf worker (a worker waiting out the
+                # linger of every Job it was given capped tracking at a few hundred Jobs a second). A failed
+                # write is tried again at the Job's next event; one lost at a stop, by the next leader's replay.
+                written = self._status.submit(
                     plural,
                     namespace,
                     producer,
@@ -140,6 +151,7 @@ class Tracker:
                     ),
                     linger=self._linger,
                 )
+                written.add_done_callback(lambda done: self._unwritten(done, uid, f"{plural} {namespace}/{producer}"))
             if start is not None and self._first_time(uid, "started"):
                 await self._publish(JOB_STARTED, job, ref, start)
             return

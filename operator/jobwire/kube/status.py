@@ -29,6 +29,8 @@ Key = tuple[str, str, str]
 class _Pending:
     changes: list[tuple[StatusChange, asyncio.Future[JSON | None]]] = field(default_factory=list)
     flushing: bool = False
+    scheduled: bool = False
+    """A task is on its way to write what is queued (`submit`): a second one is not needed."""
     urgent: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -51,15 +53,10 @@ class StatusWriter:
         `linger`: when this change starts a write, wait that long first, so that changes arriving meanwhile (a
         busy producer's Jobs) share it."""
         key = (plural, namespace, name)
-        if plural in self._hurried:
-            linger = 0.0
-        pending = self._pending.setdefault(key, _Pending())
-        done: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
-        pending.changes.append((change, done))
-        if linger <= 0:
-            pending.urgent.set()  # a change that must not wait ends a lingering write's wait
+        pending, done, linger = self._enqueue(key, change, linger)
         if not pending.flushing:
             pending.flushing = True
+            pending.scheduled = False
             carry_linger = linger
             try:
                 if linger > 0 and not pending.urgent.is_set():
@@ -86,6 +83,33 @@ class StatusWriter:
                     self._pending.pop(key, None)
         return await done
 
+    def submit(
+        self, plural: str, namespace: str, name: str, change: StatusChange, *, linger: float = 0.0
+    ) -> asyncio.Future[JSON | None]:
+        """`update` without waiting for the write: `change` joins the resource's next batch at once, in the order
+        of the calls (an `update` made after it is applied after it), and a task writes it. The future tells the
+        outcome; a caller that does not await it should look at its exception.
+
+        For a Kopf handler that only records (the tracker's record of a started Job): awaiting the write would
+        hold one of Kopf's workers for the whole linger."""
+        key = (plural, namespace, name)
+        pending, done, linger = self._enqueue(key, change, linger)
+        if not pending.flushing and not pending.scheduled:
+            self._carry_on(key, linger)
+        return done
+
+    def _enqueue(
+        self, key: Key, change: StatusChange, linger: float
+    ) -> tuple[_Pending, asyncio.Future[JSON | None], float]:
+        if key[0] in self._hurried:
+            linger = 0.0
+        pending = self._pending.setdefault(key, _Pending())
+        done: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
+        pending.changes.append((change, done))
+        if linger <= 0:
+            pending.urgent.set()  # a change that must not wait ends a lingering write's wait
+        return pending, done, linger
+
     def hurry(self, plural: str) -> None:
         """Writes of this kind linger no more, from now on (a clean stop: nothing waits out its linger)."""
         self._hurried.add(plural)
@@ -102,6 +126,7 @@ class StatusWriter:
             with contextlib.suppress(Exception):  # each waiting caller gets the outcome of its own change
                 await self.update(*key, lambda status: status, linger=linger)
 
+        self._pending[key].scheduled = True
         task = asyncio.create_task(flush())
         self._carrying.add(task)
         task.add_done_callback(self._carrying.discard)
