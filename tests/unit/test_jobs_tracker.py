@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,8 @@ from jobwire.api.common import JobTemplate, RunResult
 from jobwire.events.model import JOB_SUCCEEDED, Event, ProducerRef
 from jobwire.jobs.history import RECENT_RUNS_LIMIT, Finished, record_finishes
 from jobwire.jobs.pipeline import DispatchOutcome, RunSpec, Target
-from jobwire.kube.api import jobs_path
+from jobwire.kube.api import JSON, jobs_path
+from jobwire.kube.errors import KubeError
 from tests.support.builders import job_template
 from tests.support.fakekube import FakeWorld
 
@@ -124,3 +126,31 @@ async def test_a_finished_job_deleted_before_it_was_seen_finishing_is_counted_on
     await world.tracker.observe(gone)  # its finish, late
     assert world.status_of(target)["totals"]["succeeded"] == 1
     assert told(world) == [name]
+
+
+async def test_a_start_whose_write_failed_is_recorded_at_the_jobs_next_event_and_once() -> None:
+    """The start record is not awaited by the watch's handler: a write that fails must not lose it for good."""
+    world = FakeWorld()
+    target = hook(world)
+    name = await make(world, target, 0)
+    job = world.job(target, name) or {}
+    working = world.kube.replace
+
+    async def down(path: str, body: JSON) -> JSON:
+        raise KubeError("the API server is down")
+
+    world.kube.replace = down  # type: ignore[method-assign]
+    await world.tracker.observe(job)
+    for _ in range(20):  # the write's own task: a few turns of the event loop, no time passes
+        await asyncio.sleep(0)
+    assert "active" not in world.status_of(target)
+
+    world.kube.replace = working  # type: ignore[method-assign]
+    for _ in range(2):  # the Job's next event, then one more: recorded once
+        await world.tracker.observe(job)
+        for _ in range(20):
+            await asyncio.sleep(0)
+    status = world.status_of(target)
+    assert [a["name"] for a in status["active"]] == [name]
+    assert status["activeCount"] == 1
+    assert status["totals"]["created"] == 1

@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 KOPF_PREFIX = "kopf.jobwire.io"
 WORKER_LIMIT = 256
-"""Objects whose events Kopf handles at once: bounds the handlers' concurrent work (a finished Job's lists Jobs)."""
+"""Objects whose events Kopf handles at once: bounds the handlers' work in flight (the record of a finished Job
+lists its producer's Jobs)."""
 WORKER_IDLE_SECONDS = 0.1
 
 

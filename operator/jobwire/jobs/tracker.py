@@ -101,8 +101,8 @@ class Tracker:
 
     def _unwritten(self, done: asyncio.Future[JSON | None], uid: str, producer: str) -> None:
         """A start record that could not be written: forgotten, so that the Job's next event records it again."""
-        if done.cancelled() or (exc := done.exception()) is None:
-            return
+        if done.cancelled() or isinstance(exc := done.exception(), asyncio.CancelledError | None):
+            return  # written, or stopped with the operator (the next leader's replay records it)
         self._seen.pop((uid, "created"), None)
         log.warning("a Job's start (uid %s) not recorded in the status of %s: %s", uid, producer, exc)
 
