@@ -17,17 +17,18 @@ from jobwire.controllers.schedules import ScheduleController
 from jobwire.controllers.sensors import SensorController
 from jobwire.controllers.webhooks import LeaderView, WebhookController
 from jobwire.events.bus import EventBus
-from jobwire.handlers import automations, jobs, schedules, sensors, webhooks
+from jobwire.handlers import automations, schedules, sensors, webhooks
 from jobwire.handlers.context import Context
 from jobwire.handlers.targets import resolver
 from jobwire.jobs.pipeline import Pipeline
 from jobwire.jobs.tracker import Tracker
+from jobwire.jobs.watch import JobWatch
 from jobwire.kube.api import Kube
 from jobwire.kube.client import make_api_client
 from jobwire.kube.events import EventRecorder
 from jobwire.kube.secrets import SecretReader
 from jobwire.kube.status import StatusWriter
-from jobwire.leader.gate import JOB_SELECTOR, Leadership
+from jobwire.leader.gate import JOBS, Leadership
 from jobwire.leader.lease import LeaseElector, default_identity
 from jobwire.metrics import Metrics
 from jobwire.probes.server import ProbeServer
@@ -41,8 +42,8 @@ log = logging.getLogger(__name__)
 
 KOPF_PREFIX = "kopf.jobwire.io"
 WORKER_LIMIT = 256
-"""Objects whose events Kopf handles at once: bounds the handlers' work in flight (the record of a finished Job
-lists its producer's Jobs)."""
+"""Objects whose events are handled at once, by Kopf (Jobwire's kinds) and by the Job watch: bounds the work in
+flight (the record of a finished Job lists its producer's Jobs)."""
 WORKER_IDLE_SECONDS = 0.1
 
 
@@ -78,14 +79,11 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     ks.watching.client_timeout = 330
     ks.networking.request_timeout = 30
     # A worker per object, at most WORKER_LIMIT at once; Kopf keeps each for idle_timeout after its last event
-    # (5 s by default), holding its place: that capped new objects at 256 / 5 s, and a burst of Jobs was tracked
-    # at 51 a second, minutes late. Every handler here takes raw events and keeps no state in its worker, so
-    # one that is idle goes at once.
+    # (5 s by default), holding its place: that took on at most 51 new objects a second (when Kopf still watched
+    # the Jobs, a burst of them was tracked minutes late). Every handler here takes raw events and keeps no
+    # state in its worker, so one that is idle goes at once.
     ks.queueing.worker_limit = WORKER_LIMIT
     ks.queueing.idle_timeout = WORKER_IDLE_SECONDS
-    # Only Jobwire's Jobs, selected by the API server: the handlers skip the rest anyway, and every other Job in
-    # the cluster would cost the API server an encoding and the operator a decoding (benchmarks/RESULTS.md).
-    ks.watching.label_selectors[("batch", "v1", "jobs")] = JOB_SELECTOR
     return ks
 
 
@@ -107,7 +105,6 @@ def build_registry() -> kopf.OperatorRegistry:
     schedules.register(registry)
     webhooks.register(registry)
     sensors.register(registry)
-    jobs.register(registry)
     automations.register(registry)
     return registry
 
@@ -226,12 +223,17 @@ async def run_operator(
         is_ready=ready.is_set,
     )
     await receiver.start(settings.http.host, settings.http.webhook_port)
+    leadership = context.leadership
+    jobs = JobWatch(
+        context.kube, settings.watch.namespaces, lambda event: leadership.on_event(JOBS, event), limit=WORKER_LIMIT
+    )
     background = [
         asyncio.create_task(context.schedules.ticker.run(), name="jobwire-ticker"),
         asyncio.create_task(context.webhooks.run_flusher(), name="jobwire-webhook-counters"),
         asyncio.create_task(context.sensors.ticker.run(), name="jobwire-sensor-polls"),
         asyncio.create_task(context.automations.ticker.run(), name="jobwire-automation-deadlines"),
         asyncio.create_task(context.automations.run_checkpoints(), name="jobwire-automation-checkpoints"),
+        asyncio.create_task(jobs.run(), name="jobwire-job-watch"),
     ]
     elector = await _elector(settings, context)
     if elector is not None:

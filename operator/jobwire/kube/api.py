@@ -3,6 +3,7 @@ without its model classes: the operator works on the same dicts the API server s
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -32,6 +33,60 @@ class Kube:
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> JSON:
+        try:
+            response = await self._send(method, path, body, query, content_type, headers, self._timeout)
+            # The answer is read here, not by the client: it would decode it with the json module, the largest
+            # single cost of the operator under load (a Job comes back as 3 kB); orjson reads it in a fraction.
+            data = await _read(response)
+            result = orjson.loads(data) if data else None
+        except Exception as exc:
+            raise translate(exc) from exc
+        return result if isinstance(result, dict) else {}
+
+    async def watch(self, path: str, query: dict[str, str], *, read_timeout: float) -> AsyncIterator[JSON]:
+        """The events of a watch (`?watch=true` is added), decoded, until the API server ends the stream.
+        `read_timeout`: at most that long without a byte (ask the server to end sooner, with timeoutSeconds).
+        Lines are split here, not by aiohttp, whose line reader refuses lines over 128 kB (a Job can be larger)."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=read_timeout)
+        try:
+            response = await self._send(
+                "GET", path, None, {**query, "watch": "true"}, "application/json", None, timeout
+            )
+        except Exception as exc:
+            raise translate(exc) from exc
+        try:
+            pending = bytearray()
+            while True:
+                try:
+                    chunk = await response.content.readany()
+                except Exception as exc:
+                    raise translate(exc) from exc
+                if not chunk:
+                    return
+                pending += chunk
+                end = pending.rfind(b"\n")
+                if end < 0:
+                    continue
+                lines = bytes(pending[:end])
+                del pending[: end + 1]
+                for line in lines.split(b"\n"):
+                    if line.strip():
+                        event = orjson.loads(line)
+                        if isinstance(event, dict):
+                            yield event
+        finally:
+            response.release()
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        query: dict[str, str] | None,
+        content_type: str,
+        headers: dict[str, str] | None,
+        time_limits: float | aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
         api = self.api
         # kubernetes_asyncio's call_api walks every body through sanitize_for_serialization (for its model
         # classes) before json.dumps: the largest cost of creating a Job (benchmarks/RESULTS.md). Our bodies are
@@ -44,28 +99,21 @@ class Kube:
             **api.default_headers,
         }
         query_params = list((query or {}).items())
-        try:
-            await api.update_params_for_auth(header_params, query_params, ["BearerToken"])  # appends to both
-            # The answer is read here, not by the client: it would decode it with the json module, the largest
-            # single cost of the operator under load (a Job comes back as 3 kB); orjson reads it in a fraction.
-            response: aiohttp.ClientResponse = await api.rest_client.request(
-                method,
-                (api.configuration.host or "") + path,
-                query_params=dict(query_params),
-                headers=header_params,
-                body=body,
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            )
-            data = await response.read()
-            if not 200 <= response.status <= 299:
-                refused = ApiException(status=response.status, reason=response.reason)
-                refused.body = data
-                raise refused
-            result = orjson.loads(data) if data else None
-        except Exception as exc:
-            raise translate(exc) from exc
-        return result if isinstance(result, dict) else {}
+        await api.update_params_for_auth(header_params, query_params, ["BearerToken"])  # appends to both
+        response: aiohttp.ClientResponse = await api.rest_client.request(
+            method,
+            (api.configuration.host or "") + path,
+            query_params=dict(query_params),
+            headers=header_params,
+            body=body,
+            _preload_content=False,
+            _request_timeout=time_limits,
+        )
+        if not 200 <= response.status <= 299:
+            refused = ApiException(status=response.status, reason=response.reason)
+            refused.body = await _read(response)
+            raise refused
+        return response
 
     async def get(self, path: str, query: dict[str, str] | None = None) -> JSON:
         return await self.request("GET", path, query=query)
@@ -86,6 +134,13 @@ class Kube:
         return await self.request(
             "DELETE", path, body={"propagationPolicy": propagation}, headers=_impersonating(as_user)
         )
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await response.read()
+    finally:
+        response.release()
 
 
 def _impersonating(user: str | None) -> dict[str, str] | None:

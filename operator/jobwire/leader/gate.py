@@ -30,6 +30,7 @@ from jobwire.controllers.schedules import ScheduleController
 from jobwire.controllers.sensors import SensorController
 from jobwire.controllers.webhooks import WebhookController
 from jobwire.jobs.tracker import Tracker
+from jobwire.jobs.watch import JOB_SELECTOR
 from jobwire.kube.api import JSON, Kube
 from jobwire.kube.errors import KubeError
 from jobwire.metrics import Metrics
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 JOBS = "jobs"
 _KIND_OF = {kind.plural: kind.kind for kind in (SCHEDULE, SENSOR, WEBHOOK, AUTOMATION)} | {JOBS: "Job"}
-JOB_SELECTOR = "jobwire.io/kind"
 PAGE = 500
 RELIST_SECONDS = 2.0
 # Automations first, so that what the others publish while the new leader loads them finds them loaded.
