@@ -222,6 +222,8 @@ def _parameter_targets(parameters: Sequence[Parameter], containers: Sequence[str
 
 def _parameter_values(parameters: Sequence[Parameter], event: Event) -> list[str]:
     """Each parameter's env value, in order. A failing expression takes its `default`, or refuses the run."""
+    if not parameters:
+        return []  # no event dict to build (a webhook's hot path)
     variables = {"event": event.to_dict()}
     return [_parameter_value(parameter, variables) for parameter in parameters]
 
