@@ -92,12 +92,12 @@ class JobWatch:
                 if ended == version and loop.time() - began < 1.0:
                     problem = "the API server ended the watch at once"  # not again right away
                 version = ended
-            except (Expired, KubeError, ValueError) as exc:
+            except Exception as exc:  # whatever it is, the watch goes on: without it no Job would be tracked
                 if isinstance(exc, Expired) or (isinstance(exc, KubeError) and exc.status == 410):
                     log.info("watch of Jobs at %s: %s; listing them again", path, exc)
                     version = None
                     continue
-                problem = str(exc)
+                problem = str(exc) if isinstance(exc, KubeError) else f"{type(exc).__name__}: {exc}"
             if problem is None:
                 failures = 0
                 continue
