@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -411,3 +412,34 @@ def test_active_is_bounded_but_counted_in_full() -> None:
     )
     assert status["activeCount"] == ACTIVE_LIMIT + 28
     assert len(status["active"]) == ACTIVE_LIMIT - 1
+
+
+def test_jobs_beyond_the_active_list_are_counted_created_once_however_they_finish() -> None:
+    """More Jobs running than `active` lists: each that finishes outside the list was counted when it started,
+    and is not counted as created again (it was, once per such finish, before session 5)."""
+    from jobwire.jobs.history import ACTIVE_LIMIT
+
+    count = ACTIVE_LIMIT + 30
+    status: dict[str, Any] = {}
+    for i in range(count):
+        status = record_started(
+            status, job_name=f"j{i}", job_uid=None, event_id=f"e{i}", scheduled_time=None, start_time=None
+        )
+    order = list(range(count))
+    random.Random(4).shuffle(order)  # noqa: S311 (an order, not a secret)
+    for i in order:
+        status = record_finished(
+            status, job_name=f"j{i}", event_id=f"e{i}", result="Succeeded", start_time=None, completion_time=None
+        )
+    assert status["totals"]["created"] == count
+    assert status["totals"]["succeeded"] == count
+    assert status["activeCount"] == 0
+
+
+def test_a_job_whose_start_was_not_recorded_is_counted_created_when_it_finishes() -> None:
+    status = record_started(None, job_name="a", job_uid=None, event_id="a", scheduled_time=None, start_time=None)
+    status = record_finished(
+        status, job_name="b", event_id="b", result="Succeeded", start_time=None, completion_time=None
+    )  # b ran while nobody watched; every active Job is listed, so b is not one of them
+    assert status["totals"]["created"] == 2
+    assert status["activeCount"] == 1

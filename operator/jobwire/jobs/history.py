@@ -127,7 +127,8 @@ def record_finished(
     """The status after the Job `job_name` finished: no longer active, at the head of `recentRuns`, counted.
 
     A Job whose start was never recorded (the operator was down while it ran) is counted as created too, so
-    `created` never falls below `succeeded + failed`; and it becomes `lastRun` when there is none.
+    `created` never falls below `succeeded + failed`; and it becomes `lastRun` when there is none. A Job not in
+    `active` while `activeCount` says some active Jobs are beyond that bounded list is taken for one of those.
     """
     outcome = RunResult(result)
     if outcome is RunResult.RUNNING:
@@ -136,12 +137,15 @@ def record_finished(
     if _is_counted(before, job_name, completion_time):
         return before
     totals = _counted(before, "succeeded" if outcome is RunResult.SUCCEEDED else "failed")
-    if not _is_known(before, job_name):
-        totals = _counted({"totals": totals}, "created")
     listed = _active(before)
     active = [entry for entry in listed if entry.get("name") != job_name]
     # Listed, or one of the active Jobs the bounded list had no room for: either way one fewer runs now.
-    was_active = len(active) < len(listed) or _active_count(before) > len(listed)
+    unlisted = _active_count(before) > len(listed)
+    was_active = len(active) < len(listed) or unlisted
+    if not _is_known(before, job_name) and not unlisted:
+        # Its start was never recorded: it is counted as created now. While some active Jobs are beyond the
+        # list, it is taken for one of them, counted when it started (else each of those counted twice).
+        totals = _counted({"totals": totals}, "created")
     run = _without_none(
         {
             "job": job_name,
