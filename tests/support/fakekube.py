@@ -66,16 +66,28 @@ class FakeKube:
             raise NotFound(f"{path} not found", status=404)
         return {"items": items}
 
-    async def create(self, path: str, body: JSON, *, dry_run: bool = False, as_user: str | None = None) -> JSON:
+    async def create(
+        self,
+        path: str,
+        body: JSON,
+        *,
+        dry_run: bool = False,
+        as_user: str | None = None,
+        metadata_only: bool = False,
+    ) -> JSON:
         self.calls.append(("create", path))
         key = f"{path}/{body['metadata']['name']}"
         if key in self.objects:
             raise AlreadyExists(f"{key} already exists", status=409)
         if dry_run:
-            return copy.deepcopy(body)
-        stamped = copy.deepcopy(body)
-        stamped["metadata"].setdefault("creationTimestamp", format_time(datetime.now(UTC)))
-        return self.put(key, stamped)
+            made = copy.deepcopy(body)
+        else:
+            stamped = copy.deepcopy(body)
+            stamped["metadata"].setdefault("creationTimestamp", format_time(datetime.now(UTC)))
+            made = self.put(key, stamped)
+        if metadata_only:  # as the API server answers a PartialObjectMetadata
+            return {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": made["metadata"]}
+        return made
 
     async def replace(self, path: str, body: JSON) -> JSON:
         self.calls.append(("replace", path))

@@ -305,13 +305,15 @@ class Pipeline:
         return Verdict(True, "Accepted", "")
 
     async def _create_job(self, target: Target, job: JSON, *, dry_run: bool = False) -> JSON:
-        """Create the Job as the producer's identity; a 403 is believed only when a second look agrees."""
+        """Create the Job as the producer's identity; a 403 is believed only when a second look agrees.
+        The answer is the Job's metadata alone: all the pipeline reads of it (the tracker sees the whole Job)."""
         path = jobs_path(target.ref.namespace)
+        identity = self.runs_as(target)
         try:
-            return await self._kube.create(path, job, dry_run=dry_run, as_user=self.runs_as(target))
+            return await self._kube.create(path, job, dry_run=dry_run, as_user=identity, metadata_only=True)
         except Forbidden:
             await asyncio.sleep(FORBIDDEN_RECHECK_SECONDS)
-            return await self._kube.create(path, job, dry_run=dry_run, as_user=self.runs_as(target))
+            return await self._kube.create(path, job, dry_run=dry_run, as_user=identity, metadata_only=True)
 
     async def drain_queue(self, target: Target) -> list[DispatchResult]:
         """Start queued events while there are free slots, oldest first; each leaves the queue once its Job exists."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -13,15 +14,20 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from jobwire.kube.errors import translate
 
-__all__ = ["JSON", "Kube", "core_path", "jobs_path", "jobwire_path"]
+__all__ = ["JSON", "METADATA_ONLY", "Kube", "core_path", "jobs_path", "jobwire_path"]
 
 JSON = dict[str, Any]
+
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+"""An Accept header that asks the API server for the object's metadata alone (any verb): it encodes and sends
+less, and the operator decodes less, when the metadata is all a caller reads."""
 
 
 class Kube:
     def __init__(self, api: client.ApiClient, *, request_timeout: float = 30.0) -> None:
         self.api = api
         self._timeout = request_timeout
+        self._time_limits = aiohttp.ClientTimeout(total=request_timeout)
 
     async def request(
         self,
@@ -34,7 +40,7 @@ class Kube:
         headers: dict[str, str] | None = None,
     ) -> JSON:
         try:
-            response = await self._send(method, path, body, query, content_type, headers, self._timeout)
+            response = await self._send(method, path, body, query, content_type, headers, self._time_limits)
             # The answer is read here, not by the client: it would decode it with the json module, the largest
             # single cost of the operator under load (a Job comes back as 3 kB); orjson reads it in a fraction.
             data = await _read(response)
@@ -85,13 +91,14 @@ class Kube:
         query: dict[str, str] | None,
         content_type: str,
         headers: dict[str, str] | None,
-        time_limits: float | aiohttp.ClientTimeout,
+        time_limits: aiohttp.ClientTimeout,
     ) -> aiohttp.ClientResponse:
         api = self.api
         # kubernetes_asyncio's call_api walks every body through sanitize_for_serialization (for its model
-        # classes) before json.dumps: the largest cost of creating a Job (benchmarks/RESULTS.md). Our bodies are
-        # plain JSON dicts already, so the request goes to its REST client (TLS, proxy, timeouts) directly, with
-        # the same default headers and credentials call_api would add.
+        # classes), and its REST client then encodes it with the json module: together the largest cost of
+        # creating a Job (benchmarks/RESULTS.md). Our bodies are plain JSON dicts already, so the request goes to
+        # the REST client's aiohttp session (its TLS context and connection pool) directly, encoded by orjson, with
+        # the headers, credentials, proxy and TLS server name call_api and the REST client would add.
         header_params = {
             "Accept": "application/json",
             "Content-Type": content_type,
@@ -100,14 +107,23 @@ class Kube:
         }
         query_params = list((query or {}).items())
         await api.update_params_for_auth(header_params, query_params, ["BearerToken"])  # appends to both
-        response: aiohttp.ClientResponse = await api.rest_client.request(
+        rest = api.rest_client
+        url = (api.configuration.host or "") + path
+        if query_params:
+            url += "?" + urlencode(query_params)
+        extra: dict[str, Any] = {}
+        if rest.proxy:
+            extra["proxy"] = rest.proxy
+            extra["proxy_headers"] = rest.proxy_headers
+        if rest.server_hostname:
+            extra["server_hostname"] = rest.server_hostname
+        response: aiohttp.ClientResponse = await rest.pool_manager.request(
             method,
-            (api.configuration.host or "") + path,
-            query_params=dict(query_params),
+            url,
             headers=header_params,
-            body=body,
-            _preload_content=False,
-            _request_timeout=time_limits,
+            data=None if body is None else orjson.dumps(body),
+            timeout=time_limits,
+            **extra,
         )
         if not 200 <= response.status <= 299:
             refused = ApiException(status=response.status, reason=response.reason)
@@ -118,10 +134,22 @@ class Kube:
     async def get(self, path: str, query: dict[str, str] | None = None) -> JSON:
         return await self.request("GET", path, query=query)
 
-    async def create(self, path: str, body: JSON, *, dry_run: bool = False, as_user: str | None = None) -> JSON:
-        """`as_user`: make the call with that user's permissions (impersonation), not the operator's own."""
+    async def create(
+        self,
+        path: str,
+        body: JSON,
+        *,
+        dry_run: bool = False,
+        as_user: str | None = None,
+        metadata_only: bool = False,
+    ) -> JSON:
+        """`as_user`: make the call with that user's permissions (impersonation), not the operator's own.
+        `metadata_only`: the answer is the created object's `metadata` alone (a PartialObjectMetadata)."""
+        headers = _impersonating(as_user) or {}
+        if metadata_only:
+            headers["Accept"] = METADATA_ONLY
         return await self.request(
-            "POST", path, body=body, query={"dryRun": "All"} if dry_run else None, headers=_impersonating(as_user)
+            "POST", path, body=body, query={"dryRun": "All"} if dry_run else None, headers=headers or None
         )
 
     async def replace(self, path: str, body: JSON) -> JSON:
