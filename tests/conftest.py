@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,13 @@ def op(cluster: Cluster, namespace: str) -> Iterator[InProcessOperator]:
     """The operator in-process, watching the test's namespace, on a clock the test moves (support/inprocess.py)."""
     with in_process_operator(cluster.kubeconfig, namespace) as operator:
         yield operator
+
+
+@pytest.fixture
+def hourly() -> str:
+    """An hourly cron expression whose ticks are at least 29 minutes of real time away from the test's start.
+
+    The in-process operator's clock is real time plus the jumps a test makes: `0 * * * *` in a test that runs a
+    few seconds before the hour would tick by itself and make a Job the test never asked for.
+    """
+    return f"{(datetime.now(UTC).minute + 30) % 60} * * * *"

@@ -18,8 +18,6 @@ from tests.support.wait import eventually
 
 pytestmark = pytest.mark.cluster
 
-HOURLY = "0 * * * *"
-
 
 @pytest.fixture
 def other_namespace(cluster: Cluster) -> Iterator[str]:
@@ -28,7 +26,7 @@ def other_namespace(cluster: Cluster) -> Iterator[str]:
 
 
 def test_an_automation_never_sees_another_namespaces_events(
-    cluster: Cluster, namespace: str, other_namespace: str, operator: OperatorProcess
+    cluster: Cluster, namespace: str, other_namespace: str, operator: OperatorProcess, hourly: str
 ) -> None:
     every_tick = {
         "apiVersion": "jobwire.io/v1alpha1",
@@ -38,7 +36,7 @@ def test_an_automation_never_sees_another_namespaces_events(
     }
     assert (
         cluster.apply(
-            every_tick, schedule("theirs", other_namespace, cron=HOURLY), schedule("mine", namespace, cron=HOURLY)
+            every_tick, schedule("theirs", other_namespace, cron=hourly), schedule("mine", namespace, cron=hourly)
         ).returncode
         == 0
     )

@@ -27,7 +27,6 @@ pytestmark = pytest.mark.cluster
 AUTOMATIONS = "automations.jobwire.io"
 WEBHOOKS = "webhooks.jobwire.io"
 SCHEDULES = "schedules.jobwire.io"
-HOURLY = "0 * * * *"
 
 
 @pytest.fixture
@@ -103,11 +102,11 @@ def job_event(job: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def test_job_b_runs_after_job_a_succeeds(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
+def test_job_b_runs_after_job_a_succeeds(cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str) -> None:
     a_source = ProducerRef("Schedule", namespace, "a", "").source
     applied(
         cluster,
-        schedule("a", namespace, cron=HOURLY),
+        schedule("a", namespace, cron=hourly),
         automation(
             "after-a",
             namespace,
@@ -139,10 +138,10 @@ def test_job_b_runs_after_job_a_succeeds(cluster: Cluster, namespace: str, op: I
 
 
 def test_a_failing_job_of_app_x_notifies(
-    cluster: Cluster, namespace: str, op: InProcessOperator, sink: JsonServer
+    cluster: Cluster, namespace: str, op: InProcessOperator, sink: JsonServer, hourly: str
 ) -> None:
     def labelled(name: str, app: str) -> dict[str, Any]:
-        body = schedule(name, namespace, cron=HOURLY, outcome="fail")
+        body = schedule(name, namespace, cron=hourly, outcome="fail")
         body["spec"]["jobTemplate"]["metadata"] = {"labels": {"app": app}}
         return body
 
@@ -174,12 +173,12 @@ def test_a_failing_job_of_app_x_notifies(
 
 
 def test_three_failures_within_a_minute_suspend_the_schedule(
-    cluster: Cluster, namespace: str, op: InProcessOperator
+    cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str
 ) -> None:
     source = ProducerRef("Schedule", namespace, "flaky", "").source
     applied(
         cluster,
-        schedule("flaky", namespace, cron=HOURLY, outcome="fail"),
+        schedule("flaky", namespace, cron=hourly, outcome="fail"),
         automation(
             "breaker",
             namespace,

@@ -18,7 +18,6 @@ from tests.support.wait import eventually
 pytestmark = pytest.mark.cluster
 
 SCHEDULES = "schedules.jobwire.io"
-HOURLY = "0 * * * *"
 
 
 def ready_condition(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
@@ -34,10 +33,10 @@ def jobs(cluster: Cluster, namespace: str) -> list[str]:
 
 
 def test_a_service_account_that_may_not_create_jobs_gets_no_job(
-    cluster: Cluster, namespace: str, op: InProcessOperator
+    cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str
 ) -> None:
     cluster.kubectl("create", "serviceaccount", "nobody", "-n", namespace)
-    assert cluster.apply(schedule("locked", namespace, cron=HOURLY, serviceAccountName="nobody")).returncode == 0
+    assert cluster.apply(schedule("locked", namespace, cron=hourly, serviceAccountName="nobody")).returncode == 0
     condition = ready_condition(cluster, namespace, "locked")
     assert (condition["status"], condition["reason"]) == ("False", "Forbidden")
     assert f"system:serviceaccount:{namespace}:nobody" in condition["message"]
@@ -45,10 +44,10 @@ def test_a_service_account_that_may_not_create_jobs_gets_no_job(
 
 
 def test_granting_the_service_account_lets_jobs_through(
-    cluster: Cluster, namespace: str, op: InProcessOperator
+    cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str
 ) -> None:
     cluster.kubectl("delete", "rolebinding", "jobwire-runner", "-n", namespace)
-    assert cluster.apply(schedule("gated", namespace, cron=HOURLY)).returncode == 0
+    assert cluster.apply(schedule("gated", namespace, cron=hourly)).returncode == 0
     denied = ready_condition(cluster, namespace, "gated")
     assert (denied["status"], denied["reason"]) == ("False", "Forbidden")
     assert f"system:serviceaccount:{namespace}:jobwire-runner" in denied["message"]

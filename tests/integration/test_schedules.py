@@ -1,8 +1,9 @@
 """Schedules on the real control plane, with the operator in-process on a clock that the tests move.
 
 The clock starts at real time (the API server stamps objects with it) and jumps forward to each tick the test
-wants; the tests wait only for the API server to show what the operator did. Hourly expressions keep a real
-minute boundary from slipping a tick in between creating a Schedule and the operator first seeing it.
+wants; the tests wait only for the API server to show what the operator did. The tests' hourly expression
+(the `hourly` fixture) fires half an hour of real time away from the test's start, so that real time alone never
+reaches a tick while a test runs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from tests.support.wait import eventually
 pytestmark = pytest.mark.cluster
 
 SCHEDULES = "schedules.jobwire.io"
-HOURLY = "0 * * * *"
 
 
 def ticks(cron: str, after: datetime, count: int) -> list[datetime]:
@@ -97,22 +97,22 @@ def tick_to(op: InProcessOperator, cluster: Cluster, namespace: str, name: str, 
 
 
 def test_a_tick_becomes_a_job_with_its_name_labels_annotations_and_env(
-    cluster: Cluster, namespace: str, op: InProcessOperator
+    cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str
 ) -> None:
-    apply(cluster, schedule("every5", namespace, cron="*/5 * * * *"))
-    assert ready(cluster, namespace, "every5")["status"] == "True"
-    first, second = ticks("*/5 * * * *", op.clock.now(), 2)
-    assert status(cluster, namespace, "every5")["nextScheduleTimes"][:2] == [format_time(first), format_time(second)]
-    assert jobs(cluster, namespace, "every5") == []
+    apply(cluster, schedule("hourly", namespace, cron=hourly))
+    assert ready(cluster, namespace, "hourly")["status"] == "True"
+    first, second = ticks(hourly, op.clock.now(), 2)
+    assert status(cluster, namespace, "hourly")["nextScheduleTimes"][:2] == [format_time(first), format_time(second)]
+    assert jobs(cluster, namespace, "hourly") == []
     op.clock.set(first)
-    [job] = count_jobs(cluster, namespace, "every5", 1)
+    [job] = count_jobs(cluster, namespace, "hourly", 1)
 
-    uid = cluster.get(SCHEDULES, "every5", namespace)["metadata"]["uid"]
-    ref = ProducerRef(kind="Schedule", namespace=namespace, name="every5", uid=uid)
+    uid = cluster.get(SCHEDULES, "hourly", namespace)["metadata"]["uid"]
+    ref = ProducerRef(kind="Schedule", namespace=namespace, name="hourly", uid=uid)
     meta = job["metadata"]
     assert meta["name"] == job_name(ref, schedule_tick_id(first))
     assert meta["labels"]["jobwire.io/kind"] == "Schedule"
-    assert meta["labels"]["jobwire.io/name"] == "every5"
+    assert meta["labels"]["jobwire.io/name"] == "hourly"
     assert meta["annotations"]["jobwire.io/event-id"] == schedule_tick_id(first)
     assert meta["annotations"]["jobwire.io/event-type"] == "jobwire.schedule.tick"
     assert meta["annotations"]["jobwire.io/scheduled-time"] == format_time(first)
@@ -120,12 +120,12 @@ def test_a_tick_becomes_a_job_with_its_name_labels_annotations_and_env(
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["JOBWIRE_EVENT_ID"] == schedule_tick_id(first)
     assert env["JOBWIRE_EVENT_TYPE"] == "jobwire.schedule.tick"
-    assert env["JOBWIRE_EVENT_SOURCE"] == f"/apis/jobwire.io/v1alpha1/namespaces/{namespace}/schedules/every5"
+    assert env["JOBWIRE_EVENT_SOURCE"] == f"/apis/jobwire.io/v1alpha1/namespaces/{namespace}/schedules/hourly"
     event = json.loads(env["JOBWIRE_EVENT"])
     assert (event["specversion"], event["time"]) == ("1.0", format_time(first))
 
     def finished() -> dict[str, Any] | None:
-        current = status(cluster, namespace, "every5")
+        current = status(cluster, namespace, "hourly")
         return current if (current.get("lastRun") or {}).get("result") == "Succeeded" else None
 
     done = eventually(finished, what="the run to be recorded as Succeeded")
@@ -142,23 +142,23 @@ def test_a_tick_becomes_a_job_with_its_name_labels_annotations_and_env(
         "-n",
         namespace,
         "--field-selector",
-        "involvedObject.name=every5",
+        "involvedObject.name=hourly",
         "-o",
         "jsonpath={.items[*].reason}",
     ).stdout.split()
     assert {"JobCreated", "JobSucceeded"} <= set(reasons)
-    row = cluster.kubectl("get", "jws", "every5", "-n", namespace).stdout.splitlines()[1]
-    assert row.startswith("every5   */5 * * * *   UTC   false")
+    row = cluster.kubectl("get", "jws", "hourly", "-n", namespace).stdout.splitlines()[1]
+    assert row.startswith(f"hourly   {hourly}   UTC   false")
     assert " True " in row
 
 
 @pytest.mark.parametrize(("policy", "expected_jobs", "skipped"), [("Allow", 2, 0), ("Forbid", 1, 1), ("Replace", 1, 0)])
 def test_concurrency_policies(
-    cluster: Cluster, namespace: str, op: InProcessOperator, policy: str, expected_jobs: int, skipped: int
+    cluster: Cluster, namespace: str, op: InProcessOperator, policy: str, expected_jobs: int, skipped: int, hourly: str
 ) -> None:
-    apply(cluster, schedule("busy", namespace, cron=HOURLY, outcome="hang", concurrencyPolicy=policy))
+    apply(cluster, schedule("busy", namespace, cron=hourly, outcome="hang", concurrencyPolicy=policy))
     ready(cluster, namespace, "busy")
-    first, second = ticks(HOURLY, op.clock.now(), 2)
+    first, second = ticks(hourly, op.clock.now(), 2)
     tick_to(op, cluster, namespace, "busy", first)
     [running] = count_jobs(cluster, namespace, "busy", 1)
     tick_to(op, cluster, namespace, "busy", second)
@@ -176,11 +176,11 @@ def test_concurrency_policies(
 
 
 def test_queue_runs_waiting_ticks_in_order_one_at_a_time(
-    cluster: Cluster, namespace: str, op: InProcessOperator
+    cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str
 ) -> None:
-    apply(cluster, schedule("queued", namespace, cron=HOURLY, outcome="hang", concurrencyPolicy="Queue", maxActive=1))
+    apply(cluster, schedule("queued", namespace, cron=hourly, outcome="hang", concurrencyPolicy="Queue", maxActive=1))
     ready(cluster, namespace, "queued")
-    first, second, third = ticks(HOURLY, op.clock.now(), 3)
+    first, second, third = ticks(hourly, op.clock.now(), 3)
     for tick in (first, second, third):
         tick_to(op, cluster, namespace, "queued", tick)
     assert [q["id"] for q in status(cluster, namespace, "queued")["queue"]] == [
@@ -208,10 +208,12 @@ def queue_depth(op: InProcessOperator) -> float:
     return float(value)
 
 
-def test_history_limits_apply_when_jobs_finish(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
-    apply(cluster, schedule("kept", namespace, cron=HOURLY, successfulJobsHistoryLimit=2))
+def test_history_limits_apply_when_jobs_finish(
+    cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str
+) -> None:
+    apply(cluster, schedule("kept", namespace, cron=hourly, successfulJobsHistoryLimit=2))
     ready(cluster, namespace, "kept")
-    four = ticks(HOURLY, op.clock.now(), 4)
+    four = ticks(hourly, op.clock.now(), 4)
     for tick in four:
         tick_to(op, cluster, namespace, "kept", tick)
     eventually(lambda: totals(cluster, namespace, "kept").get("succeeded") == 4, what="4 successful runs")
@@ -219,10 +221,12 @@ def test_history_limits_apply_when_jobs_finish(cluster: Cluster, namespace: str,
     assert scheduled_times(found) == [format_time(t) for t in four[2:]]
 
 
-def test_failed_runs_are_recorded_and_limited(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
-    apply(cluster, schedule("flaky", namespace, cron=HOURLY, outcome="fail", failedJobsHistoryLimit=1))
+def test_failed_runs_are_recorded_and_limited(
+    cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str
+) -> None:
+    apply(cluster, schedule("flaky", namespace, cron=hourly, outcome="fail", failedJobsHistoryLimit=1))
     ready(cluster, namespace, "flaky")
-    for runs, tick in enumerate(ticks(HOURLY, op.clock.now(), 2), start=1):
+    for runs, tick in enumerate(ticks(hourly, op.clock.now(), 2), start=1):
         tick_to(op, cluster, namespace, "flaky", tick)
 
         def failed(expected: int = runs) -> bool:
@@ -265,12 +269,12 @@ def test_run_now_runs_once_per_value(cluster: Cluster, namespace: str, op: InPro
     assert len(jobs(cluster, namespace, "manual")) == 2
 
 
-def test_suspended_ticks_never_run(cluster: Cluster, namespace: str, op: InProcessOperator) -> None:
-    apply(cluster, schedule("paused", namespace, cron=HOURLY, suspend=True, catchUp="All"))
+def test_suspended_ticks_never_run(cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str) -> None:
+    apply(cluster, schedule("paused", namespace, cron=hourly, suspend=True, catchUp="All"))
     assert ready(cluster, namespace, "paused")["reason"] == "Suspended"
-    first, second = ticks(HOURLY, op.clock.now(), 2)
+    first, second = ticks(hourly, op.clock.now(), 2)
     op.clock.set(first + timedelta(minutes=10))
-    apply(cluster, schedule("paused", namespace, cron=HOURLY, suspend=False, catchUp="All"))
+    apply(cluster, schedule("paused", namespace, cron=hourly, suspend=False, catchUp="All"))
     eventually(lambda: ready(cluster, namespace, "paused")["reason"] == "Scheduled", what="resumed")
     tick_to(op, cluster, namespace, "paused", second)
     found = count_jobs(cluster, namespace, "paused", 1)
@@ -286,20 +290,20 @@ def test_suspended_ticks_never_run(cluster: Cluster, namespace: str, op: InProce
     ],
 )
 def test_bad_schedules_say_why_and_recover_when_fixed(
-    cluster: Cluster, namespace: str, op: InProcessOperator, spec: dict[str, Any], words: str
+    cluster: Cluster, namespace: str, op: InProcessOperator, spec: dict[str, Any], words: str, hourly: str
 ) -> None:
     apply(cluster, schedule("bad", namespace, **spec))
     condition = ready_false(cluster, namespace, "bad")
     assert condition["reason"] == "InvalidSchedule"
     assert words in condition["message"]
-    apply(cluster, schedule("bad", namespace, cron=HOURLY))
+    apply(cluster, schedule("bad", namespace, cron=hourly))
     eventually(lambda: ready(cluster, namespace, "bad")["status"] == "True", what="recovery")
 
 
 def test_an_invalid_job_template_is_reported_before_any_tick(
-    cluster: Cluster, namespace: str, op: InProcessOperator
+    cluster: Cluster, namespace: str, op: InProcessOperator, hourly: str
 ) -> None:
-    manifest = schedule("badjob", namespace, cron=HOURLY)
+    manifest = schedule("badjob", namespace, cron=hourly)
     manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] = ""
     apply(cluster, manifest)
     condition = ready_false(cluster, namespace, "badjob")
@@ -312,14 +316,14 @@ def test_an_invalid_job_template_is_reported_before_any_tick(
     [("None", None, 0), ("Latest", None, 1), ("All", 3, 3)],
 )
 def test_catch_up_after_the_operator_was_down(
-    cluster: Cluster, namespace: str, catch_up: str, max_runs: int | None, runs: int
+    cluster: Cluster, namespace: str, catch_up: str, max_runs: int | None, runs: int, hourly: str
 ) -> None:
     extra: dict[str, Any] = {"maxRuns": max_runs} if max_runs else {}
     clock = SteppedClock()
     with in_process_operator(cluster.kubeconfig, namespace, clock) as first:
-        apply(cluster, schedule("nightly", namespace, cron=HOURLY, catchUp=catch_up, **extra))
+        apply(cluster, schedule("nightly", namespace, cron=hourly, catchUp=catch_up, **extra))
         ready(cluster, namespace, "nightly")
-        hours = ticks(HOURLY, clock.now(), 6)
+        hours = ticks(hourly, clock.now(), 6)
         tick_to(first, cluster, namespace, "nightly", hours[0])
         count_jobs(cluster, namespace, "nightly", 1)
     # Down from the first tick until 10 minutes after the fifth: four ticks are missed.
