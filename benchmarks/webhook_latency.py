@@ -20,6 +20,8 @@ import hashlib
 import hmac
 import json
 import os
+import re
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +32,7 @@ import aiohttp
 
 from benchmarks.common import Process, cluster_kubeconfig, cpu_by_process, cpu_spent, create_namespace, percentile
 from jobwire.dev import runner
+from jobwire.dev.cluster import controlplane_bin
 from jobwire.kube.api import Kube, jobs_path, jobwire_path
 from jobwire.kube.client import make_api_client
 from jobwire.kube.errors import AlreadyExists
@@ -137,6 +140,35 @@ async def same_jobs(kube: Kube, run: str, tag: str, count: int) -> list[dict[str
     ]
 
 
+RequestCounts = dict[tuple[str, str], float]
+
+
+def api_requests(kubeconfig: Path) -> RequestCounts:
+    """The API server's count of the requests it has served, by verb and resource (its /metrics)."""
+    text = subprocess.run(
+        [str(controlplane_bin() / "kubectl"), "--kubeconfig", str(kubeconfig), "get", "--raw", "/metrics"],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    counts: RequestCounts = {}
+    for line in text.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            resource = labels.get("resource", "") + ("/" + labels["subresource"] if labels.get("subresource") else "")
+            key = (labels.get("verb", ""), resource)
+            counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def requests_between(before: RequestCounts, after: RequestCounts) -> str:
+    """What the API server served in between, most first (the watches' long requests are counted when they end)."""
+    served = {key: n - before.get(key, 0.0) for key, n in after.items() if n - before.get(key, 0.0) >= 1}
+    return ", ".join(
+        f"{verb} {resource} {n:.0f}" for (verb, resource), n in sorted(served.items(), key=lambda i: -i[1])
+    )
+
+
 def print_cpu(spent: dict[tuple[str, int], dict[str, float]]) -> None:
     """The machine's CPU per request by program, for each row: where the requests' cost lands."""
     shown = ("kube-apiserver", "etcd", "kube-controller", "operator", "benchmark")
@@ -242,10 +274,12 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
         )
         programs = {operator.popen.pid: "operator", os.getpid(): "benchmark"}
         spent: dict[tuple[str, int], dict[str, float]] = {}
+        served_in_row: dict[tuple[str, int], str] = {}
         made = WARM_UP
         lags: dict[int, float] = {}
         for concurrency in CONCURRENCIES:
             for name, call in rows:
+                served = api_requests(kubeconfig)
                 before = cpu_by_process(programs)
                 latencies, rate = await measure(requests, concurrency, lambda i, c=call, k=concurrency: c(i, f"c{k}"))  # type: ignore[misc]
                 if name == "webhook":
@@ -253,11 +287,15 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
                     lags[concurrency] = await tracked_after(kube, made)
                 await asyncio.sleep(SETTLE_SECONDS)  # what the row set going (status writes, the Job controller)
                 after = cpu_by_process(programs)
+                served_in_row[(name, concurrency)] = requests_between(served, api_requests(kubeconfig))
                 spent[(name, concurrency)] = {p: s * 1000 / requests for p, s in cpu_spent(before, after).items()}
                 p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
                 results[(name, concurrency)] = (p50, p99, rate)
                 print(f"{name:10} {concurrency:>4} {p50:>8.1f} {p99:>8.1f} {rate:>7.0f}", flush=True)
         print_cpu(spent)
+        print(f"API server requests in each row ({SETTLE_SECONDS:.0f} s after it included):")
+        for (name, concurrency), text in served_in_row.items():
+            print(f"  {name:10} {concurrency:>4} {text}")
         for concurrency, lag in lags.items():
             print(f"concurrency {concurrency}: every webhook Job in the Webhook's status {lag:.2f} s after the row")
         for concurrency in CONCURRENCIES:

@@ -4,8 +4,9 @@ the real API server in tests/integration (test_run_history.py, test_high_availab
 
 It knows what those two need and no more: get (one object, or a list of Jobs by label selector), create (409
 AlreadyExists on a taken name; uid, creationTimestamp and resourceVersion filled in), replace of a `status`
-subresource, delete. Every call is kept in `calls` so a test can count API calls. `FakeWorld` wires a Pipeline
-and a Tracker to it, with Events and published events kept in lists.
+subresource (409 Conflict from a resourceVersion that is not the object's), delete. Every call is kept in `calls`
+so a test can count API calls. `FakeWorld` wires a Pipeline and a Tracker to it, with Events and published events
+kept in lists.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from jobwire.events.model import Event, ProducerRef
 from jobwire.jobs.pipeline import Pipeline, Target
 from jobwire.jobs.tracker import Tracker
 from jobwire.kube.api import JSON, jobs_path, jobwire_path
-from jobwire.kube.errors import AlreadyExists, NotFound
+from jobwire.kube.errors import AlreadyExists, Conflict, NotFound
 from jobwire.kube.events import ObjectRef
 from jobwire.kube.status import StatusWriter
 from jobwire.metrics import Metrics
@@ -95,6 +96,9 @@ class FakeKube:
         if key not in self.objects:
             raise NotFound(f"{key} not found", status=404)
         current = self.objects[key]
+        given = (body.get("metadata") or {}).get("resourceVersion")
+        if given is not None and given != current["metadata"]["resourceVersion"]:
+            raise Conflict(f"{key} was changed since resourceVersion {given}", status=409)
         return self.put(key, {**current, "status": copy.deepcopy(body.get("status") or {})})
 
     async def delete(self, path: str, *, propagation: str = "Background", as_user: str | None = None) -> JSON:
@@ -119,8 +123,8 @@ class Recorded:
 
 class FakeWorld:
     """A Pipeline and a Tracker on a FakeKube; `restart()` gives fresh ones on the same objects (a new process).
-    Run records are written at once (the tracker's linger, which gathers a busy producer's records, is for real
-    API servers)."""
+    Run records are written at once (the tracker's linger and spacing, which gather a busy producer's records, are
+    for real API servers)."""
 
     def __init__(self) -> None:
         self.kube = FakeKube()
@@ -153,6 +157,7 @@ class FakeWorld:
             resolve=self._resolve,
             plurals={"Webhook": "webhooks", "Schedule": "schedules"},
             record_linger=0.0,
+            record_spacing=0.0,
         )
 
     async def _published(self, event: Event, producer: ProducerRef | None) -> None:

@@ -150,3 +150,58 @@ async def test_a_failed_submitted_write_is_told_by_its_future() -> None:
 
     await asyncio.wait_for(asyncio.wait([outcome]), timeout=5)
     assert isinstance(outcome.exception(), RuntimeError)
+
+
+class Clock:
+    """The writer's monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_spaced_change_waits_until_the_spacing_after_the_last_write_has_passed() -> None:
+    kube, clock = CountingKube(), Clock()
+    kube.gate.set()
+    writer = StatusWriter(kube, monotonic=clock)  # type: ignore[arg-type]  # the two calls StatusWriter makes
+    await writer.update("webhooks", "ns", "w", appending("first"), spacing=3600)  # nothing written before: at once
+
+    clock.now += 1  # an hour has not passed: the next spaced changes wait, together
+    second = writer.submit("webhooks", "ns", "w", appending("second"), spacing=3600)
+    third = writer.submit("webhooks", "ns", "w", appending("third"), spacing=3600)
+    for _ in range(5):
+        await next_turn()
+    assert not second.done()
+    assert kube.writes == [{"order": ["first"]}]
+
+    urgent = await asyncio.wait_for(writer.update("webhooks", "ns", "w", appending("urgent")), timeout=5)
+    assert urgent == {"order": ["first", "second", "third", "urgent"]}
+    assert await second == await third == urgent
+    assert len(kube.writes) == 2  # the three waiting changes in one write
+
+
+async def test_spacing_does_not_hold_a_write_when_the_last_one_was_long_ago() -> None:
+    kube, clock = CountingKube(), Clock()
+    kube.gate.set()
+    writer = StatusWriter(kube, monotonic=clock)  # type: ignore[arg-type]  # the two calls StatusWriter makes
+    await writer.update("webhooks", "ns", "w", appending("first"), spacing=60)
+
+    clock.now += 61
+    result = await asyncio.wait_for(writer.update("webhooks", "ns", "w", appending("later"), spacing=60), timeout=5)
+
+    assert result == {"order": ["first", "later"]}
+
+
+async def test_hurry_ends_the_wait_of_a_spaced_change() -> None:
+    kube, clock = CountingKube(), Clock()
+    kube.gate.set()
+    writer = StatusWriter(kube, monotonic=clock)  # type: ignore[arg-type]  # the two calls StatusWriter makes
+    await writer.update("webhooks", "ns", "w", appending("first"))
+    waiting = writer.submit("webhooks", "ns", "w", appending("spaced"), spacing=3600)
+    await next_turn()
+
+    writer.hurry("webhooks")  # a clean stop began
+
+    assert await asyncio.wait_for(waiting, timeout=5) == {"order": ["first", "spaced"]}

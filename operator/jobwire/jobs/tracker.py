@@ -42,7 +42,11 @@ KIND_LABEL = "jobwire.io/kind"
 NAME_LABEL = "jobwire.io/name"
 SEEN_LIMIT = 50_000
 RECORD_LINGER = 0.2
-"""Seconds a run record waits for others of the same producer, so a busy one gets a few status writes a second."""
+"""Seconds a run record waits for others of the same producer, so that a burst of them shares one status write."""
+RECORD_SPACING = 1.0
+"""A producer's start records are written at most once a second: a busy producer (a Webhook taking hundreds of
+requests a second) gets one status write a second instead of five, each of which costs the API server 5-12 ms of
+CPU (benchmarks/RESULTS.md); a quiet one still sees its first record after RECORD_LINGER."""
 
 TargetResolver = Callable[[str, str, str], Awaitable[Target | None]]
 """(kind, namespace, name) -> the producer's current Target, or None if it is gone or runs no Jobs."""
@@ -72,6 +76,7 @@ class Tracker:
         resolve: TargetResolver,
         plurals: dict[str, str],
         record_linger: float = RECORD_LINGER,
+        record_spacing: float = RECORD_SPACING,
     ):
         self._kube = kube
         self._pipeline = pipeline
@@ -83,6 +88,7 @@ class Tracker:
         self._resolve = resolve
         self._plurals = plurals
         self._linger = record_linger
+        self._spacing = record_spacing
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def deactivate(self) -> None:
@@ -150,6 +156,7 @@ class Tracker:
                         start_time=start,
                     ),
                     linger=self._linger,
+                    spacing=self._spacing,
                 )
                 written.add_done_callback(lambda done: self._unwritten(done, uid, f"{plural} {namespace}/{producer}"))
             if start is not None and self._first_time(uid, "started"):
