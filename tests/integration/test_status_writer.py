@@ -108,3 +108,27 @@ async def test_what_a_caller_does_with_the_answer_does_not_reach_the_next_write(
     await writer.update("webhooks", namespace, "busy", adding("accepted", 1))
 
     assert counted((await kube.get(path))["status"]) == {"received": 1, "accepted": 1}
+
+
+async def test_a_change_with_nothing_to_do_on_the_kept_object_is_judged_on_the_current_one(
+    kube: Kube, namespace: str
+) -> None:
+    """The leader takes out of `status.forwarded` what a follower put there after the leader's last write: on the
+    object the leader kept, there is nothing to take out — and without a PUT, no 409 would say so."""
+    path = await a_webhook(kube, namespace)
+    counting = CountingKube(kube)
+    writer = StatusWriter(counting)
+    await writer.update("webhooks", namespace, "busy", adding("received", 1))
+
+    body = await kube.get(path)  # the follower's write
+    body["status"]["url"] = "/forwarded/by/the/follower"
+    await kube.replace(path + "/status", body)
+
+    def taking_out(status: JSON) -> JSON:
+        return {key: value for key, value in status.items() if key != "url"}
+
+    result = await writer.update("webhooks", namespace, "busy", taking_out)
+
+    assert "url" not in (result or {})
+    assert "url" not in (await kube.get(path))["status"]
+    assert (counting.gets, counting.puts) == (2, 2)  # read again, and written

@@ -205,3 +205,16 @@ async def test_hurry_ends_the_wait_of_a_spaced_change() -> None:
     writer.hurry("webhooks")  # a clean stop began
 
     assert await asyncio.wait_for(waiting, timeout=5) == {"order": ["first", "spaced"]}
+
+
+async def test_a_change_with_nothing_to_do_on_the_kept_object_reads_the_current_one() -> None:
+    kube = CountingKube()
+    kube.gate.set()
+    writer = StatusWriter(kube)  # type: ignore[arg-type]  # the two calls StatusWriter makes
+    await writer.update("webhooks", "ns", "w", appending("first"))
+    kube.body = {**kube.body, "status": {"order": ["first", "someone else's"]}}  # written by another meanwhile
+
+    result = await writer.update("webhooks", "ns", "w", lambda s: {**s, "order": s["order"][:1]})
+
+    assert result == {"order": ["first"]}
+    assert kube.body["status"] == {"order": ["first"]}

@@ -10,7 +10,8 @@ busy Webhook costs the API server 5 to 12 ms of CPU, benchmarks/RESULTS.md).
 The object a write stored is the starting point of the next write of that resource for `RECENT_SECONDS`: no GET
 before each PUT of a busy producer. That is safe because every PUT carries the resourceVersion it started from: if
 anyone else wrote the object meanwhile (a person, another replica), the API server refuses it with 409 Conflict,
-and the write starts again from a fresh GET.
+and the write starts again from a fresh GET. A change that finds nothing to do on the kept object is judged again
+on a fresh GET: without a PUT there is no 409 to say that the kept object is out of date.
 """
 
 from __future__ import annotations
@@ -194,8 +195,10 @@ class StatusWriter:
 
     async def _apply(self, plural: str, namespace: str, name: str, changes: list[StatusChange]) -> JSON | None:
         key = (plural, namespace, name)
-        for attempt in range(self._attempts):
+        attempt = 0
+        while attempt < self._attempts:
             body = self._recently_stored(key)
+            remembered = body is not None
             if body is None:
                 try:
                     body = await self.read(plural, namespace, name)
@@ -206,6 +209,12 @@ class StatusWriter:
             for change in changes:
                 updated = change(updated)
             if updated == current:
+                if remembered:
+                    # Nothing to do to what this writer stored last — but no PUT means no 409 to tell whether
+                    # someone wrote since (a follower's forwarded event the change is to take out): judged again
+                    # on the object as it is now.
+                    self._recent.pop(key, None)
+                    continue
                 return updated  # a copy: what a caller does with it never reaches the object kept for next time
             try:
                 stored = await self._kube.replace(
@@ -216,7 +225,8 @@ class StatusWriter:
                 return None
             except Conflict:
                 self._recent.pop(key, None)  # written by someone else meanwhile: read it again
-                await asyncio.sleep(0.01 * (attempt + 1))
+                attempt += 1
+                await asyncio.sleep(0.01 * attempt)
                 continue
             except BaseException:
                 self._recent.pop(key, None)  # the write may or may not have landed
