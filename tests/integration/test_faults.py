@@ -11,6 +11,7 @@ the other tests that cover reliability.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -29,9 +30,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from jobwire.controllers.automations import AutomationController
+from jobwire.kube.api import JSON
 from jobwire.sensors.logic import item_event_id, key_digest
 from tests.support.builders import job_template, schedule, secret, webhook
 from tests.support.faults import ControlPlane, Delivery, RetryingSender, finish_pods, items_server, jobs_of
+from tests.support.inprocess import in_process_operator
 from tests.support.jsonserver import json_server
 from tests.support.kube import Cluster, status_of
 from tests.support.operator import OperatorProcess, free_port
@@ -347,6 +351,48 @@ def new_job(cluster: Cluster, namespace: str, producer: str, known: set[str]) ->
     [name] = fresh
     known.add(name)
     return str(name)
+
+
+def test_a_finish_replayed_at_start_reaches_an_automation_slow_to_load(
+    cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Job finishes while the operator is down; at start the Job watch replays it at once, while loading the
+    Automation that counts finishes takes 2 s (its load delayed on purpose: a fault injected, an API server slow
+    to answer). The finish still reaches it, once: Job events wait until the Automations are loaded."""
+    hook = webhook("w", namespace, {"type": "none"}, jobTemplate=job_template("hang"))
+    assert cluster.apply(hook, counting("succeeded", namespace, "jobwire.job.succeeded")).returncode == 0
+    with in_process_operator(cluster.kubeconfig, namespace) as op:
+        eventually(
+            lambda: condition(status_of(cluster, AUTOMATIONS, namespace, "succeeded"), "Ready").get("status") == "True",
+            what="the Automation to be Ready",
+        )
+        path = eventually(lambda: status_of(cluster, WEBHOOKS, namespace, "w").get("url"), what="the Webhook's URL")
+        response = httpx.post(f"http://127.0.0.1:{op.webhook_port}{path}", json={}, headers={"Idempotency-Key": "d1"})
+        assert response.status_code == 202, response.text
+        [job] = response.json()["jobs"]
+        eventually(lambda: pods_of(cluster, namespace, job), what=f"the Pod of {job}")
+        eventually(lambda: status_of(cluster, WEBHOOKS, namespace, "w").get("activeCount") == 1, what="1 active")
+    finish_pods(cluster, namespace, job)
+    eventually(lambda: finished_as(cluster, namespace, job) == "Complete", what=f"{job} to complete")
+
+    load = AutomationController.sync
+
+    async def slow_load(controller: AutomationController, body: JSON) -> None:
+        await asyncio.sleep(2.0)
+        await load(controller, body)
+
+    monkeypatch.setattr(AutomationController, "sync", slow_load)
+    with in_process_operator(cluster.kubeconfig, namespace):
+        eventually(
+            lambda: status_of(cluster, AUTOMATIONS, namespace, "succeeded").get("triggerCount") == 1,
+            timeout=20,
+            what="the Automation to count the Job that finished while the operator was down",
+        )
+        assert (status_of(cluster, WEBHOOKS, namespace, "w").get("totals") or {}).get("succeeded") == 1
+    counted = status_of(cluster, AUTOMATIONS, namespace, "succeeded")
+    assert counted["triggerCount"] == 1
+    uid = cluster.get("job", job, namespace)["metadata"]["uid"]
+    assert [e for f in counted["recentFirings"] for e in f["eventIds"]] == [f"{uid}-succeeded"]
 
 
 def pods_of(cluster: Cluster, namespace: str, job: str) -> list[str]:

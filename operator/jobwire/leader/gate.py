@@ -10,6 +10,12 @@ the watched namespaces) and feeds each object to its engine, as a restart's firs
 the watch can overlap: an event older than what the engine was fed is dropped (resourceVersions compared as
 numbers, as Kubernetes' own API server writes them), and one object is fed by one of them at a time.
 
+Automations before Jobs: an event a Job's start or finish publishes reaches only the Automations loaded by then,
+so the Job events the leader feeds wait until this term's Automations are loaded — at start by `preload` (a Kopf
+startup handler: Kopf's watches, and the operator's readiness, come after it), on a takeover by its listing, which
+loads Automations first. A restart's replay of the Jobs that finished while nobody watched is not lost on an
+Automation that happened to load later.
+
 Losing: the engines forget everything at once — no tick, poll, deadline or status write starts afterwards; a step
 already under way finishes (each is idempotent: the Job names, the status written ahead).
 """
@@ -43,6 +49,8 @@ JOBS = "jobs"
 _KIND_OF = {kind.plural: kind.kind for kind in (SCHEDULE, SENSOR, WEBHOOK, AUTOMATION)} | {JOBS: "Job"}
 PAGE = 500
 RELIST_SECONDS = 2.0
+LOAD_CONCURRENCY = 16
+"""Objects a start or a takeover loads at once: most of a load is waiting for the API server (a status read)."""
 # Automations first, so that what the others publish while the new leader loads them finds them loaded.
 TAKEOVER_ORDER = (AUTOMATION.plural, SCHEDULE.plural, SENSOR.plural, WEBHOOK.plural, JOBS)
 Key = tuple[str, str, str]
@@ -85,6 +93,8 @@ class Leadership:
         self._feeding = 0
         self._fed = asyncio.Event()
         self._fed.set()
+        self._automations_loaded = asyncio.Event()
+        """Set once this term's Automations are loaded (by `preload` or a takeover): Job events wait for it."""
         self._takeover: asyncio.Task[None] | None = None
         self._drained: set[Key] = set()
         """Producers whose Queue this leader has drained once since it began to lead."""
@@ -119,8 +129,13 @@ class Leadership:
     async def _handle(self, plural: str, obj: JSON, *, deleted: bool, term: int) -> None:
         meta = obj.get("metadata") or {}
         key = (plural, meta.get("namespace", ""), meta.get("name", ""))
-        if plural == JOBS and not self._leading:
-            return
+        if plural == JOBS:
+            if not self._leading:
+                return
+            if not self._automations_loaded.is_set():
+                await self._automations_loaded.wait()
+                if term != self._term:
+                    return  # leadership changed meanwhile: a takeover's listing feeds the Jobs again
         version = _version(meta)
         async with self._slot(key):
             known = self._versions.get(key)
@@ -218,12 +233,22 @@ class Leadership:
             if not slot.users:
                 del self._slots[key]
 
+    async def preload(self) -> int:
+        """Load the Automations that exist (a Kopf startup handler: before Kopf watches anything, before ready);
+        then the Job events may flow. Returns how many were loaded."""
+        term = self._term
+        count = await self._load(AUTOMATION.plural, term)
+        if term == self._term:
+            self._automations_loaded.set()
+        return count
+
     # -- from the election -------------------------------------------------------------------------------------------
 
     async def start_leading(self) -> None:
         """This replica now leads: load everything (in the background: the election goes on renewing)."""
         self._term += 1
         self._drained.clear()
+        self._automations_loaded.clear()  # until the takeover has loaded them
         self._leading = True
         self._metrics.leader.set(1)
         self._takeover = asyncio.create_task(self._take_over(self._term), name="jobwire-takeover")
@@ -232,6 +257,7 @@ class Leadership:
         """This replica no longer leads: stop every engine now, and again once feeds under way have finished."""
         self._term += 1
         self._leading = False
+        self._automations_loaded.set()  # the Job events waiting for it see the term changed, and drop
         self._metrics.leader.set(0)
         await self._deactivate()
         await self._fed.wait()
@@ -268,22 +294,41 @@ class Leadership:
         started = time.monotonic()
         counts: dict[str, int] = {}
         for plural in TAKEOVER_ORDER:
-            counts[plural] = 0
-            async for obj in self._list(plural, term):
-                if term != self._term:
-                    return
-                try:
-                    await self._handle(plural, obj, deleted=False, term=term)
-                except Exception:
-                    meta = obj.get("metadata") or {}
-                    log.exception("taking over %s %s/%s failed", plural, meta.get("namespace"), meta.get("name"))
-                counts[plural] += 1
+            counts[plural] = await self._load(plural, term)
+            if term != self._term:
+                return
+            if plural == AUTOMATION.plural:
+                self._automations_loaded.set()
         self.took_over_seconds = time.monotonic() - started
         log.info(
             "took over in %.2fs: %s",
             self.took_over_seconds,
             ", ".join(f"{count} {plural}" for plural, count in counts.items()),
         )
+
+    async def _load(self, plural: str, term: int) -> int:
+        """Feed every object of `plural` to its engine, as the watch would, `LOAD_CONCURRENCY` at a time (each
+        waits on the API server for its status); one that fails is logged and skipped."""
+        room = asyncio.Semaphore(LOAD_CONCURRENCY)
+        count = 0
+
+        async def load_one(obj: JSON) -> None:
+            try:
+                await self._handle(plural, obj, deleted=False, term=term)
+            except Exception:
+                meta = obj.get("metadata") or {}
+                log.exception("loading %s %s/%s failed", plural, meta.get("namespace"), meta.get("name"))
+            finally:
+                room.release()
+
+        async with asyncio.TaskGroup() as group:
+            async for obj in self._list(plural, term):
+                if term != self._term:
+                    break
+                await room.acquire()
+                group.create_task(load_one(obj))
+                count += 1
+        return count
 
     async def _list(self, plural: str, term: int) -> AsyncIterator[JSON]:
         """Every object of `plural` in the watched namespaces, page by page; API errors are retried."""
