@@ -19,10 +19,11 @@ import itertools
 import json
 import re
 import signal
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ import pytest
 
 from jobwire.controllers.automations import AutomationController
 from jobwire.kube.api import JSON
+from jobwire.leader.gate import JOBS, Leadership
 from jobwire.sensors.logic import item_event_id, key_digest
 from tests.support.builders import job_template, schedule, secret, webhook
 from tests.support.faults import ControlPlane, Delivery, RetryingSender, finish_pods, items_server, jobs_of
@@ -356,9 +358,10 @@ def new_job(cluster: Cluster, namespace: str, producer: str, known: set[str]) ->
 def test_a_finish_replayed_at_start_reaches_an_automation_slow_to_load(
     cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A Job finishes while the operator is down; at start the Job watch replays it at once, while loading the
-    Automation that counts finishes takes 2 s (its load delayed on purpose: a fault injected, an API server slow
-    to answer). The finish still reaches it, once: Job events wait until the Automations are loaded."""
+    """A Job finishes while the operator is down; at start the Job watch replays it, and the Automation that counts
+    finishes is loaded as late as can be (held back on purpose, a fault injected: an API server slow to answer):
+    only once the replayed event has been fed, or is held until the Automations are loaded. The finish still
+    reaches it, once. Without the hold the event is published before the load, and the Automation never counts."""
     hook = webhook("w", namespace, {"type": "none"}, jobTemplate=job_template("hang"))
     assert cluster.apply(hook, counting("succeeded", namespace, "jobwire.job.succeeded")).returncode == 0
     with in_process_operator(cluster.kubeconfig, namespace) as op:
@@ -375,13 +378,22 @@ def test_a_finish_replayed_at_start_reaches_an_automation_slow_to_load(
     finish_pods(cluster, namespace, job)
     eventually(lambda: finished_as(cluster, namespace, job) == "Complete", what=f"{job} to complete")
 
-    load = AutomationController.sync
+    replayed = threading.Event()
+    feed, load = Leadership.on_event, AutomationController.sync
 
-    async def slow_load(controller: AutomationController, body: JSON) -> None:
-        await asyncio.sleep(2.0)
+    async def noting_jobs(leadership: Leadership, plural: str, event: Mapping[str, Any]) -> None:
+        if plural == JOBS and leadership.holding_jobs:
+            replayed.set()  # the event waits for the load: let it go on
+        await feed(leadership, plural, event)
+        if plural == JOBS:
+            replayed.set()  # the event has done all it does: published, if it was to be
+
+    async def load_after_the_replay(controller: AutomationController, body: JSON) -> None:
+        assert await asyncio.to_thread(replayed.wait, 30), "the Job watch replayed no Job event"
         await load(controller, body)
 
-    monkeypatch.setattr(AutomationController, "sync", slow_load)
+    monkeypatch.setattr(Leadership, "on_event", noting_jobs)
+    monkeypatch.setattr(AutomationController, "sync", load_after_the_replay)
     with in_process_operator(cluster.kubeconfig, namespace):
         eventually(
             lambda: status_of(cluster, AUTOMATIONS, namespace, "succeeded").get("triggerCount") == 1,

@@ -109,6 +109,11 @@ class Leadership:
     def leading(self) -> bool:
         return self._leading
 
+    @property
+    def holding_jobs(self) -> bool:
+        """Job events wait: this term's Automations are not loaded yet."""
+        return self._leading and not self._automations_loaded.is_set()
+
     def sensor_exists(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self.sensor_names
 
@@ -132,10 +137,9 @@ class Leadership:
         if plural == JOBS:
             if not self._leading:
                 return
-            if not self._automations_loaded.is_set():
-                await self._automations_loaded.wait()
-                if term != self._term:
-                    return  # leadership changed meanwhile: a takeover's listing feeds the Jobs again
+            await self._automations_loaded.wait()
+            if term != self._term:
+                return  # leadership changed meanwhile: a takeover's listing feeds the Jobs again
         version = _version(meta)
         async with self._slot(key):
             known = self._versions.get(key)
