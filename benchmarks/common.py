@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -85,13 +86,23 @@ class Process:
     """The operator (`jobwire run`) as a child process, with its CPU time and peak RSS from /proc."""
 
     popen: subprocess.Popen[bytes]
+    log: Path
 
     @classmethod
     def operator(cls, kubeconfig: Path, namespace: str, log: Path, *extra: str) -> Process:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "JOBWIRE_HTTP_HOST": "127.0.0.1"}
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
         args = [sys.executable, *profile, "-m", "jobwire.cli.main", "run", "-n", namespace, "--probe-port", "0", *extra]
-        return cls(subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT))
+        process = cls(subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT), log)
+        # Stopped however the run ends: an operator left behind by a run that failed keeps its port, and the next
+        # run's operator cannot bind it (its requests would go to the one left behind).
+        atexit.register(process.stop)
+        return process
+
+    def check(self) -> None:
+        """Raise if the operator has exited (it cannot bind its port, say): its log says why."""
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"the operator exited with {self.popen.returncode}; its log: {self.log}")
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -105,6 +116,7 @@ class Process:
         return float("nan")
 
     def stop(self) -> None:
+        """Idempotent: a second call finds the process gone."""
         self.popen.terminate()
         try:
             self.popen.wait(30)
