@@ -23,7 +23,7 @@ from jobwire.webhooks.auth import sign
 from tests.support.inprocess import in_process_operator
 from tests.support.jsonserver import json_server
 from tests.support.kube import Cluster
-from tests.support.sensors import poll_once, polled
+from tests.support.sensors import first_poll, poll_once
 from tests.support.servers import MotoServer, PostgresServer, postgres, s3, s3_client
 from tests.support.wait import eventually
 
@@ -225,12 +225,8 @@ def test_s3_new_file_runs_one_job_per_new_object(cluster: Cluster, namespace: st
         def processed() -> dict[str, dict[str, str]]:
             return {env["S3_KEY"]: env for env in map(env_of, jobs_of(cluster, namespace, name))}
 
-        # The first poll is armed at most an interval after Ready (spread by name: docs/concepts/sensor.md), and the
-        # test clock runs with real time: a first poll armed a second or two on comes before this jump, and
-        # the jump's poll finds nothing new. So the first poll recorded is the one that must have fired.
-        op.clock.advance(interval)
-        first_poll = polled(cluster, namespace, name, 0)["recentPolls"][-1]
-        assert (first_poll["outcome"], first_poll["items"]) == ("Fired", 2)
+        fired = first_poll(op, cluster, namespace, name)["lastPoll"]
+        assert (fired["outcome"], fired["items"]) == ("Fired", 2)
         eventually(lambda: len(processed()) == 2, what="a Job for each new .csv under uploads/")
         assert sorted(processed()) == ["uploads/day-1.csv", "uploads/day-2.csv"]
         for key, env in processed().items():
@@ -276,7 +272,7 @@ def test_postgres_rows_batch_runs_one_job_for_several_new_rows(
         name, interval = sensor["metadata"]["name"], parse_duration(sensor["spec"]["interval"])
         assert sensor["spec"]["batch"]["maxWaitSeconds"] == 120
 
-        filling = poll_once(op, cluster, namespace, name, by=interval)  # the batch starts waiting
+        filling = first_poll(op, cluster, namespace, name)  # the batch starts waiting
         assert (filling["lastPoll"]["outcome"], filling["lastPoll"]["reason"]) == ("Skipped", "BatchWaiting")
         assert [p["data"]["customer"] for p in filling["pendingItems"]] == ["ada", "bob", "cy"]
 

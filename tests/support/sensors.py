@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobwire.schedules import jitter_offset, parse_duration
 from jobwire.status.conditions import find_condition
 from tests.support.builders import job_template
 from tests.support.inprocess import InProcessOperator
@@ -24,6 +25,7 @@ __all__ = [
     "condition",
     "created",
     "events_of_jobs",
+    "first_poll",
     "next_poll_delay",
     "poll_after_start",
     "poll_once",
@@ -108,9 +110,25 @@ def polled(cluster: Cluster, namespace: str, name: str, polls_before: int) -> di
     return eventually(check, what=f"poll {polls_before + 1} of {name}")
 
 
+def first_poll(op: InProcessOperator, cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    """Move the clock on to a new Sensor's first poll and return the status once that poll is recorded.
+
+    The first poll is armed at Ready plus the Sensor's spread (`jitter_offset` of its namespace and name, within its
+    interval), on a clock that also runs with real time: a spread of a second or less brings it before the test
+    moves the clock, and a jump of an interval would then bring a second poll the test did not ask for. A jump of
+    the spread and a second reaches the first poll either way and stays an interval short of the second."""
+    interval = parse_duration(cluster.get(SENSORS, name, namespace)["spec"]["interval"])
+    spread = jitter_offset(namespace, name, max(0, int(interval.total_seconds()) - 1))
+    op.clock.advance(spread + timedelta(seconds=1))
+    return polled(cluster, namespace, name, 0)
+
+
 def poll_once(op: InProcessOperator, cluster: Cluster, namespace: str, name: str, by: timedelta = INTERVAL) -> Any:
-    """Move the clock on by `by` and return the status once the poll that brings is recorded."""
+    """Move the clock on by `by` and return the status once the poll that brings is recorded. A Sensor that has not
+    polled yet is moved to its first poll instead (`first_poll`), which comes within an interval of Ready."""
     before = len(status(cluster, namespace, name).get("recentPolls") or [])
+    if not before:
+        return first_poll(op, cluster, namespace, name)
     op.clock.advance(by)
     return polled(cluster, namespace, name, before)
 
