@@ -21,7 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
+from jobwire.events.model import ProducerRef
 from jobwire.jobs.history import pruned_key
+from jobwire.jobs.naming import job_name
 from tests.integration.test_faults import counting
 from tests.integration.test_high_availability import known_to, start_replicas, stop_replicas
 from tests.support.builders import job_template, webhook
@@ -195,6 +197,80 @@ def test_a_restart_counts_no_finished_job_again_not_even_those_older_than_recent
     late = status_of(cluster, AUTOMATIONS, namespace, "late")
     fired_on = [e for f in late.get("recentFirings") or [] for e in f["eventIds"]]
     assert late["triggerCount"] == 1, f"jobwire.job.succeeded events sent again: {fired_on}"
+
+
+def running_and_created(cluster: Cluster, namespace: str, name: str) -> tuple[int, int]:
+    status = status_of(cluster, WEBHOOKS, namespace, name)
+    return int(status.get("activeCount") or 0), int((status.get("totals") or {}).get("created", 0))
+
+
+def made_while_nobody_watched(cluster: Cluster, namespace: str, producer: str, event_id: str) -> str:
+    """A Job of `producer` for `event_id`, as a follower's receiver makes it while no replica leads (a failover):
+    one of its Jobs, under the name and event id the pipeline gives the new event. Returns its name."""
+    [job, *_] = jobs_of(cluster, namespace, producer)
+    metadata = job["metadata"]
+    owner = next(o for o in metadata["ownerReferences"] if o["kind"] == "Webhook")
+    name = job_name(ProducerRef(kind="Webhook", namespace=namespace, name=producer, uid=owner["uid"]), event_id)
+    for field in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+        metadata.pop(field, None)
+    job.pop("status", None)
+    job["spec"].pop("selector", None)
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    for label in [label for label in pod_labels if label.endswith(("controller-uid", "job-name"))]:
+        del pod_labels[label]
+    metadata["name"] = name
+    metadata["annotations"]["jobwire.io/event-id"] = event_id
+    created = cluster.kubectl("create", "-f", "-", input=json.dumps(job), check=False)
+    assert created.returncode == 0, created.stderr
+    return name
+
+
+def test_a_restart_with_more_jobs_running_than_active_lists_counts_each_once(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """docs/reliability.md's reproduction: 60 suspended Jobs of one Webhook run, 50 of them in `status.active`. The
+    operator is SIGKILLed, and one more Job is made as a follower makes it during a failover. Started again, the
+    operator replays all 61 in name order: the 10 beyond `active` are not counted again (they were: activeCount
+    and totals.created 71), the one made while nobody watched is. One more delivery after: 62 and 62."""
+    operator = OperatorProcess(
+        kubeconfig=cluster.kubeconfig, log_path=tmp_path / "operator.log", namespaces=(namespace,)
+    )
+    template = job_template()
+    template["spec"]["suspend"] = True  # running as far as Jobwire can tell, and no Pods to wait for
+    assert cluster.apply(webhook("w", namespace, {"type": "none"}, jobTemplate=template)).returncode == 0
+    operator.start()
+    try:
+        url = f"{operator.webhook_url}{webhook_path(cluster, namespace, 'w')}"
+        for n in range(60):
+            answer = deliver(url, f"d-{n}")
+            assert answer.status_code == 202, answer.text
+        eventually(
+            lambda: running_and_created(cluster, namespace, "w") == (60, 60), timeout=60, what="60 Jobs recorded"
+        )
+        before = status_of(cluster, WEBHOOKS, namespace, "w")
+        assert len(before["active"]) == 50
+        assert before["startsCounted"]["newest"]
+
+        assert operator.stop(signal.SIGKILL) == -signal.SIGKILL
+        unwatched = made_while_nobody_watched(cluster, namespace, "w", "delivery-d-unwatched")
+        operator.start()
+        after = deliver(url, "d-after")
+        assert after.status_code == 202, after.text
+        # The watch lists before it watches, and a producer's records are written in the order they came: once the
+        # new Job's is in, so is every record of the replay.
+        eventually(
+            lambda: (
+                (status_of(cluster, WEBHOOKS, namespace, "w").get("lastRun") or {}).get("job")
+                == after.json()["jobs"][0]
+            ),
+            timeout=60,
+            what="the new Job's record",
+        )
+        assert running_and_created(cluster, namespace, "w") == (62, 62)
+        assert unwatched in {a["name"] for a in status_of(cluster, WEBHOOKS, namespace, "w")["active"]}
+    finally:
+        stopped = operator.stop()
+    assert stopped == 0, f"the operator did not stop cleanly on SIGTERM (exit {stopped})"
 
 
 def test_a_queue_whose_jobs_all_went_while_the_operator_was_down_starts_its_next_event(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobwire.api.common import ProducerStatus, RunResult
@@ -434,6 +434,75 @@ def test_jobs_beyond_the_active_list_are_counted_created_once_however_they_finis
     assert status["totals"]["created"] == count
     assert status["totals"]["succeeded"] == count
     assert status["activeCount"] == 0
+
+
+def start_of(status: dict[str, Any], i: int, *, term: str, created: datetime) -> dict[str, Any]:
+    return record_started(
+        status,
+        job_name=f"j{i}",
+        job_uid=f"u{i}",
+        event_id=f"e{i}",
+        scheduled_time=None,
+        start_time=None,
+        created=created,
+        term=term,
+    )
+
+
+def test_a_replay_of_the_jobs_beyond_the_active_list_counts_none_of_them_again() -> None:
+    """docs/reliability.md: 80 Jobs running, 50 in `active`. A restart (a new term) replays all 80, in name order
+    rather than creation order; none is counted again. The next new Job is."""
+    from jobwire.jobs.history import ACTIVE_LIMIT
+
+    count = ACTIVE_LIMIT + 30
+    status: dict[str, Any] = {}
+    for i in range(count):
+        status = start_of(status, i, term="first", created=at(i // 3))  # three a second, as Kubernetes stamps them
+    assert (status["activeCount"], status["totals"]["created"]) == (count, count)
+    assert status["startsCounted"]["newest"] == "2026-03-29T01:00:26Z"
+    before = copy.deepcopy(status)
+    for i in sorted(range(count), key=str):
+        status = start_of(status, i, term="second", created=at(i // 3))
+    assert {k: v for k, v in status.items() if k != "startsCounted"} == {
+        k: v for k, v in before.items() if k != "startsCounted"
+    }
+    newest = "2026-03-29T01:00:26Z"
+    assert status["startsCounted"] == {"newest": newest, "term": "second", "before": newest}
+    status = start_of(status, count, term="second", created=at(60))
+    assert (status["activeCount"], status["totals"]["created"]) == (count + 1, count + 1)
+    assert status["startsCounted"]["newest"] == "2026-03-29T01:01:00Z"
+    assert status["startsCounted"]["before"] == "2026-03-29T01:00:26Z"  # fixed for the term
+
+
+@settings(max_examples=25)
+@given(st.randoms(use_true_random=False))
+def test_jobs_made_while_nobody_watched_are_counted_once_in_any_order(rng: random.Random) -> None:
+    """A failover: 80 Jobs counted by the old leader, 60 made by a follower while nobody led (created later). The
+    new leader's replay meets all 140 in any order, and its live watch may bring new ones in between: the 60 are
+    counted once each, the 80 not again, whatever the order, and a second restart counts nothing more."""
+    from jobwire.jobs.history import ACTIVE_LIMIT
+
+    counted = ACTIVE_LIMIT + 30
+    status: dict[str, Any] = {}
+    for i in range(counted):
+        status = start_of(status, i, term="old", created=at(i))
+    unwatched = list(range(counted, counted + 60))
+    replay = list(range(counted)) + unwatched
+    rng.shuffle(replay)
+    for i in replay:
+        status = start_of(status, i, term="new", created=at(i))
+    total = counted + len(unwatched)
+    assert (status["activeCount"], status["totals"]["created"]) == (total, total)
+    for i in sorted(range(total), key=lambda _: rng.random()):
+        status = start_of(status, i, term="third", created=at(i))
+    assert (status["activeCount"], status["totals"]["created"]) == (total, total)
+
+
+def test_without_jobs_beyond_the_active_list_an_unknown_running_job_is_counted() -> None:
+    """Every counted running Job is in `active`: one that is not was never counted, however old."""
+    status = start_of({}, 0, term="old", created=at(10))
+    status = start_of(status, 1, term="new", created=at(5))
+    assert (status["activeCount"], status["totals"]["created"]) == (2, 2)
 
 
 def test_a_job_whose_start_was_not_recorded_is_counted_created_when_it_finishes() -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "RunTotals",
     "SecretKeyRef",
     "SkipRecord",
+    "StartsCounted",
 ]
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -227,6 +228,23 @@ class RunTotals(ApiModel):
     skipped: int = 0
 
 
+class StartsCounted(ApiModel):
+    """Which running Jobs a restart or a takeover finds counted already, when more run than `active` lists."""
+
+    newest: datetime | None = Field(
+        default=None, description="The newest creation time of a Job counted in `totals.created`."
+    )
+    term: str | None = Field(
+        default=None, description="The leadership term (of one operator process) that copied `newest` to `before`."
+    )
+    before: datetime | None = Field(
+        default=None,
+        description="`newest` as the terms before this one left it: a running Job that is not in `active` and was "
+        "created at or before this time, while `activeCount` tells of Jobs beyond `active`, is one of those, "
+        "counted already.",
+    )
+
+
 class SkipRecord(ApiModel):
     """The newest event (or tick) that made no Job, and why."""
 
@@ -265,6 +283,7 @@ class ProducerStatus(ApiModel):
         description="Every finished Job that ended before this time is in `totals` already (with `recentRuns`, "
         "what keeps a restart, which sees every finished Job again, from counting one twice).",
     )
+    starts_counted: StartsCounted | None = None
     pruned_jobs: list[str] | None = Field(
         default=None,
         description="The newest Jobs the history limits deleted (at most 1,000; by anyone, once finished), by the "

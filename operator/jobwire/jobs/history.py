@@ -5,7 +5,7 @@ idempotent: it returns a new status equal to the old one when it has already see
 input is never mutated, so the caller can diff old against new and patch only what changed.
 
 Status keys written here (see `ProducerStatus`): `active`, `activeCount`, `lastRun`, `recentRuns` (newest first,
-at most `RECENT_RUNS_LIMIT`), `totals`, `countedBefore`, `lastSuccessfulTime` (Schedules), `lastSkip`,
+at most `RECENT_RUNS_LIMIT`), `totals`, `countedBefore`, `startsCounted`, `lastSuccessfulTime` (Schedules), `lastSkip`,
 `prunedJobs` (oldest first, at most `PRUNED_LIMIT`). Times are RFC 3339 UTC with a Z, to the second, like every
 Kubernetes time.
 
@@ -16,6 +16,16 @@ a Job still running then, or made afterwards, ends at that second or later (the 
 stamps every end, only goes forward), so everything before it is counted. Jobs that end in the same second as
 that newest one are told apart by `recentRuns` alone: a restart counts one again only if more than
 `RECENT_RUNS_LIMIT` of a producer's Jobs ended within that one second.
+
+Which running Jobs are counted already, after a restart or a takeover replays them all: those in `active`, and —
+when `activeCount` says more run than `active` lists — those created at or before `startsCounted.before`. Every
+start record moves `startsCounted.newest` to the newest creation time counted; the first one of a leadership term
+(`term`, new in each process and at each takeover) copies it to `before`, which then stays for the whole term. A
+Job the earlier terms counted was created at or before their newest (the watch delivers Jobs in the order they
+were made); one made while nobody watched (by a follower during a failover) after it. `before` is fixed because a
+replay comes in name order, not creation order: a Job counted during it must not make an older one look counted.
+Kubernetes stamps creation to the second, so a Job made while nobody watched in the same second as the earlier
+terms' newest is taken for a counted one (not counted; only possible within a second of a leader's last record).
 """
 
 from __future__ import annotations
@@ -91,14 +101,28 @@ def record_started(
     event_id: str,
     scheduled_time: datetime | None,
     start_time: datetime | None,
+    created: datetime | None = None,
+    term: str | None = None,
 ) -> dict[str, Any]:
-    """The status after the Job `job_name` was created: it is active, it is the last run, one more was created."""
+    """The status after the Job `job_name` was created: it is active, it is the last run, one more was created.
+
+    `created` is the Job's creationTimestamp and `term` the recording leadership term (see `startsCounted` in the
+    module's docstring): with them, a restart's replay of the running Jobs beyond the bounded `active` list counts
+    none of them again, while a Job made when nobody watched (by a follower, during a failover) is counted."""
     before = dict(status or {})
     if _is_known(before, job_name):
         return before
+    marks = _term_marks(before, term)
+    counted_before = _time(marks.get("before"))
+    if _beyond_active(before) and created is not None and counted_before is not None and created <= counted_before:
+        # One of the running Jobs an earlier term counted and `active` had no room for.
+        return before if marks == (before.get("startsCounted") or {}) else {**before, "startsCounted": marks}
+    newest = _time(marks.get("newest"))
+    if created is not None and (newest is None or created > newest):
+        marks = {**marks, "newest": _format(created)}
     entry = _without_none({"name": job_name, "uid": job_uid, "eventId": event_id})
     active = [*_active(before), entry][-ACTIVE_LIMIT:]
-    return {
+    after = {
         **before,
         "active": active,
         "activeCount": _active_count(before) + 1,
@@ -113,6 +137,23 @@ def record_started(
         ),
         "totals": _counted(before, "created"),
     }
+    if marks:
+        after["startsCounted"] = marks
+    return after
+
+
+def _term_marks(status: Status, term: str | None) -> dict[str, Any]:
+    """`startsCounted`, with `before` set to `newest` if `term` has not recorded a start yet: what the terms before
+    it counted, fixed for the whole term (a replay in name order must not move it)."""
+    marks = dict(status.get("startsCounted") or {})
+    if term is None or marks.get("term") == term:
+        return marks
+    return _without_none({**marks, "term": term, "before": marks.get("newest")})
+
+
+def _beyond_active(status: Status) -> bool:
+    """Whether `activeCount` tells of running Jobs that the bounded `active` list has no room for."""
+    return _active_count(status) > len(_active(status))
 
 
 def record_finished(

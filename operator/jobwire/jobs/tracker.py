@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -90,10 +91,13 @@ class Tracker:
         self._linger = record_linger
         self._spacing = record_spacing
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._term = _new_term()
 
     def deactivate(self) -> None:
-        """This replica no longer leads: the next time it does, it records every Job it lists afresh."""
+        """This replica no longer leads: the next time it does, it records every Job it lists afresh, in a new
+        term (`startsCounted` in jobs/history.py: what the terms before it counted is read afresh then)."""
         self._seen.clear()
+        self._term = _new_term()
 
     def _first_time(self, uid: str, phase: str) -> bool:
         key = (uid, phase)
@@ -140,6 +144,7 @@ class Tracker:
         if result is None:
             if self._first_time(uid, "created"):
                 scheduled = _parse_time(annotations.get("jobwire.io/scheduled-time"))
+                created, term = _parse_time(meta.get("creationTimestamp")), self._term
                 # Not awaited: the handler returns at once and frees its Kopf worker (a worker waiting out the
                 # linger of every Job it was given capped tracking at a few hundred Jobs a second). A failed
                 # write is tried again at the Job's next event; one lost at a stop, by the next leader's replay.
@@ -154,6 +159,8 @@ class Tracker:
                         event_id=event_id,
                         scheduled_time=scheduled,
                         start_time=start,
+                        created=created,
+                        term=term,
                     ),
                     linger=self._linger,
                     spacing=self._spacing,
@@ -308,6 +315,11 @@ def _producer_of(job: JSON) -> ProducerRef | None:
 def pruning(job_names: list[str]) -> Callable[[JSON], JSON]:
     """A status change that remembers the deletion of `job_names` (`prunedJobs`)."""
     return lambda status: record_pruned(status, job_names)
+
+
+def _new_term() -> str:
+    """A leadership term's name: unique to this process and this term (no clock, no counter shared with others)."""
+    return secrets.token_hex(6)
 
 
 def _parse_time(value: str | None) -> datetime | None:
