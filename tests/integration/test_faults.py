@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -353,6 +353,70 @@ def new_job(cluster: Cluster, namespace: str, producer: str, known: set[str]) ->
     [name] = fresh
     known.add(name)
     return str(name)
+
+
+def test_items_a_batch_holds_when_the_api_server_fails_are_kept_and_run_once(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """docs/reliability.md (first listed as not covered): a Sensor batching items (maxItems 3, maxWaitSeconds an
+    hour) holds item a, stored. kube-apiserver is SIGKILLed, the feed adds b, and the operator polls while it is
+    down; back, the feed adds c: one batch [a, b, c], one Job, and all three keys in `status.seenKeys` — so that the
+    restart after, with the feed listing the three still, holds none of them for a batch of its own. It did: b's key
+    went to status only with the poll's quiet, background write, which failed, and the batch's write-ahead added the
+    keys of its own poll (c) alone. An item a poll adds to a waiting batch is now written ahead as well."""
+    control = ControlPlane(cluster.kubeconfig)
+    operator = OperatorProcess(
+        kubeconfig=cluster.kubeconfig, log_path=tmp_path / "operator.log", namespaces=(namespace,)
+    )
+    operator.start()
+    killed = restarted = False
+
+    def held() -> list[Any]:
+        return list(status_of(cluster, SENSORS, namespace, "batched").get("pendingItems") or [])
+
+    with json_server() as feed:
+        feed.serve({"items": [{"id": "a"}]})
+        try:
+            batched = http_sensor("batched", namespace, feed.url, batch={"maxItems": 3, "maxWaitSeconds": 3600})
+            assert cluster.apply(batched).returncode == 0
+            eventually(lambda: len(held()) == 1, what="item a held in the batch")
+            mark = len(operator.log())
+            killed = True
+            control.kill("kube-apiserver")
+            feed.serve({"items": [{"id": k} for k in "ab"]})
+            # The poll that found b could not write (a quiet write waits up to 22.5 s before it tries).
+            eventually(lambda: "sensor status write failed" in operator.log()[mark:], timeout=60, what="a failed write")
+            control.start()
+            restarted = True
+            feed.serve({"items": [{"id": k} for k in "abc"]})
+            eventually(lambda: len(jobs_of(cluster, namespace, "batched")) == 1, timeout=60, what="the batch's Job")
+            sensed = status_of(cluster, SENSORS, namespace, "batched")
+            assert {key_digest(k) for k in "abc"} <= set(sensed["seenKeys"]), "a key held in the batch was lost"
+
+            assert operator.stop(signal.SIGKILL) == -signal.SIGKILL
+            restarted_at = datetime.now(UTC)
+            operator.start()
+
+            def polled_since_restart() -> bool:
+                last = (status_of(cluster, SENSORS, namespace, "batched").get("lastPoll") or {}).get("time")
+                return last is not None and parse(last) > restarted_at
+
+            eventually(polled_since_restart, timeout=60, what="a poll after the restart")
+            assert held() == [], "an item of the batch that ran is held again"
+        finally:
+            if killed:
+                if not restarted:
+                    control.start()
+                control.runs_jobs()
+            stopped = operator.stop()
+    assert stopped == 0, f"the operator did not stop cleanly on SIGTERM (exit {stopped})"
+    [job] = jobs_of(cluster, namespace, "batched")
+    event = json.loads(
+        next(
+            e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "JOBWIRE_EVENT"
+        )
+    )
+    assert sorted(item["id"] for item in event["data"]) == ["a", "b", "c"]
 
 
 def test_a_finish_replayed_at_start_reaches_an_automation_slow_to_load(

@@ -380,10 +380,11 @@ class SensorController:
                 updated["outbox"] = [*(s.get("outbox") or []), *outbox]
             return updated
 
-        if events:
+        if events or fresh:
             # Write-ahead: the events (and the cursor past their items) are in status before any Job is made, so a
             # crash in between re-sends these very events (same ids, same Jobs) instead of re-polling into batches
-            # of a different make-up, which would run some items twice.
+            # of a different make-up, which would run some items twice. So are the items a waiting batch takes:
+            # each poll's change adds its own keys only, so a key whose write failed would never reach status.
             # The engine's copy follows only once the write succeeded: after a failed one (an API outage) the next
             # poll finds these items again, rather than sending them from a copy whose seen keys status never got
             # (the next start would then take them for new).
