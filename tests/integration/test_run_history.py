@@ -15,6 +15,7 @@ import json
 import re
 import signal
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -230,8 +231,9 @@ def test_a_restart_with_more_jobs_running_than_active_lists_counts_each_once(
 ) -> None:
     """docs/reliability.md's reproduction: 60 suspended Jobs of one Webhook run, 50 of them in `status.active`. The
     operator is SIGKILLed, and one more Job is made as a follower makes it during a failover. Started again, the
-    operator replays all 61 in name order: the 10 beyond `active` are not counted again (they were: activeCount
-    and totals.created 71), the one made while nobody watched is. One more delivery after: 62 and 62."""
+    operator replays all 61 in name order: the 10 beyond `active` are not counted again, the one made while nobody
+    watched is. One more delivery after: 62 and 62 (without `status.startsCounted`, 84: each Job counted again went
+    into `active` and pushed out an older one, which the replay then took for new too)."""
     operator = OperatorProcess(
         kubeconfig=cluster.kubeconfig, log_path=tmp_path / "operator.log", namespaces=(namespace,)
     )
@@ -252,6 +254,10 @@ def test_a_restart_with_more_jobs_running_than_active_lists_counts_each_once(
         assert before["startsCounted"]["newest"]
 
         assert operator.stop(signal.SIGKILL) == -signal.SIGKILL
+        # A Job made in the same second as the newest start counted is taken for a counted one (docs/reliability.md,
+        # a limit by design: creation times are to the second); a follower's, during a failover, comes later.
+        newest = datetime.fromisoformat(before["startsCounted"]["newest"].replace("Z", "+00:00"))
+        eventually(lambda: datetime.now(UTC) >= newest + timedelta(seconds=1), what="the next second")
         unwatched = made_while_nobody_watched(cluster, namespace, "w", "delivery-d-unwatched")
         operator.start()
         after = deliver(url, "d-after")
