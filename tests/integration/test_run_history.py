@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from jobwire.dev.reposted import as_posted
 from jobwire.events.model import ProducerRef
 from jobwire.jobs.history import pruned_key
 from jobwire.jobs.naming import job_name
@@ -208,17 +209,11 @@ def running_and_created(cluster: Cluster, namespace: str, name: str) -> tuple[in
 def made_while_nobody_watched(cluster: Cluster, namespace: str, producer: str, event_id: str) -> str:
     """A Job of `producer` for `event_id`, as a follower's receiver makes it while no replica leads (a failover):
     one of its Jobs, under the name and event id the pipeline gives the new event. Returns its name."""
-    [job, *_] = jobs_of(cluster, namespace, producer)
+    [made, *_] = jobs_of(cluster, namespace, producer)
+    job = as_posted(made)
     metadata = job["metadata"]
     owner = next(o for o in metadata["ownerReferences"] if o["kind"] == "Webhook")
     name = job_name(ProducerRef(kind="Webhook", namespace=namespace, name=producer, uid=owner["uid"]), event_id)
-    for field in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-        metadata.pop(field, None)
-    job.pop("status", None)
-    job["spec"].pop("selector", None)
-    pod_labels = job["spec"]["template"]["metadata"]["labels"]
-    for label in [label for label in pod_labels if label.endswith(("controller-uid", "job-name"))]:
-        del pod_labels[label]
     metadata["name"] = name
     metadata["annotations"]["jobwire.io/event-id"] = event_id
     created = cluster.kubectl("create", "-f", "-", input=json.dumps(job), check=False)
