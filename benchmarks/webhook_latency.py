@@ -6,7 +6,9 @@ is the Job the webhook created for a warm-up request (its server-set fields remo
 id, created as the namespace's runner ServiceAccount, which the operator impersonates. Two rows show what the
 Job's content and the identity cost: `bare-min` POSTs a minimal Job (no labels, annotations, env or owner) as the
 runner, and `bare-admin` the same minimal Job as the benchmark's own (admin) identity. Jobs are created suspended
-(no Pods), so every row measures exactly the event -> Job path.
+(no Pods), so every row measures exactly the event -> Job path. Each row's requests are sent in `--rounds` parts,
+the rows taking turns (webhook, bare, bare-min, bare-admin, then the other way round), so that a machine whose
+speed drifts during the run (a shared one does, by a third within minutes) slows every row alike.
 
     .venv/bin/python -m benchmarks.webhook_latency --requests 2000
 """
@@ -33,6 +35,7 @@ import aiohttp
 from benchmarks.common import Process, cluster_kubeconfig, cpu_by_process, cpu_spent, create_namespace, percentile
 from jobwire.dev import runner
 from jobwire.dev.cluster import controlplane_bin
+from jobwire.dev.reposted import as_posted
 from jobwire.kube.api import Kube, jobs_path, jobwire_path
 from jobwire.kube.client import make_api_client
 from jobwire.kube.errors import AlreadyExists
@@ -124,15 +127,8 @@ async def same_jobs(kube: Kube, run: str, tag: str, count: int) -> list[dict[str
     (uid, versions, status, the selector and its labels), each under its own name and event id, and labelled so
     that the operator does not take it for one of its own."""
     listed = await kube.get(jobs_path(NAMESPACE), {"labelSelector": "jobwire.io/kind=Webhook", "limit": "1"})
-    job = listed["items"][0]
+    job = as_posted(listed["items"][0])
     metadata = job["metadata"]
-    for field in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-        metadata.pop(field, None)
-    job.pop("status", None)
-    job["spec"].pop("selector", None)
-    pod_labels = job["spec"]["template"]["metadata"]["labels"]
-    for label in [label for label in pod_labels if label.endswith(("controller-uid", "job-name"))]:
-        del pod_labels[label]
     name, event_id = metadata["name"], metadata["annotations"]["jobwire.io/event-id"]
     # Jobwire's labels under another prefix (the same bytes, near enough): the operator would otherwise take these
     # Jobs for its own and track them, work the floor must not put on the machine.
@@ -165,18 +161,26 @@ def api_requests(kubeconfig: Path) -> RequestCounts:
     return counts
 
 
-def requests_between(before: RequestCounts, after: RequestCounts) -> str:
-    """What the API server served in between, most first (the watches' long requests are counted when they end)."""
-    served = {key: n - before.get(key, 0.0) for key, n in after.items() if n - before.get(key, 0.0) >= 1}
+def requests_between(before: RequestCounts, after: RequestCounts) -> RequestCounts:
+    """What the API server served in between (the watches' long requests are counted when they end)."""
+    return {key: n - before.get(key, 0.0) for key, n in after.items() if n - before.get(key, 0.0) >= 1}
+
+
+def served_text(served: RequestCounts) -> str:
     return ", ".join(
         f"{verb} {resource} {n:.0f}" for (verb, resource), n in sorted(served.items(), key=lambda i: -i[1])
     )
 
 
+def added(total: dict[Any, float], more: dict[Any, float]) -> None:
+    for key, value in more.items():
+        total[key] = total.get(key, 0.0) + value
+
+
 def print_cpu(spent: dict[tuple[str, int], dict[str, float]]) -> None:
     """The machine's CPU per request by program, for each row: where the requests' cost lands."""
     shown = ("kube-apiserver", "etcd", "kube-controller", "operator", "benchmark")
-    print(f"CPU ms per request (all processes, {SETTLE_SECONDS:.0f} s after each row included)")
+    print(f"CPU ms per request (all processes, {SETTLE_SECONDS:.0f} s after each round included)")
     print(f"{'':10} {'conc':>4} " + " ".join(f"{program[:14]:>14}" for program in (*shown, "other", "total")))
     for (name, concurrency), by_program in spent.items():
         other = sum(ms for program, ms in by_program.items() if program not in shown)
@@ -193,10 +197,15 @@ def print_cpu(spent: dict[tuple[str, int], dict[str, float]]) -> None:
     )
 
 
-async def measure(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> tuple[list[float], float]:
+def rounded(values: list[float], scale: float = 1.0) -> str:
+    return ", ".join(f"{value * scale:.2f}" for value in values)
+
+
+async def measure(indices: range, concurrency: int, one: Callable[[int], Awaitable[None]]) -> tuple[list[float], float]:
+    """The latency of each call, and the seconds all of them took, `concurrency` at a time."""
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
+    for i in indices:
         queue.put_nowait(i)
 
     async def worker() -> None:
@@ -208,10 +217,10 @@ async def measure(count: int, concurrency: int, one: Callable[[int], Awaitable[N
 
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, count / (time.perf_counter() - began)
+    return latencies, time.perf_counter() - began
 
 
-async def main_async(requests: int, kubeconfig: Path) -> None:
+async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
     os.environ["KUBECONFIG"] = str(kubeconfig)
     api = await make_api_client()
     kube = Kube(api)
@@ -259,15 +268,18 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
             await bare_min(i, tag, as_user=None)
 
         print(f"the operator took requests {await receiving(http, url, operator):.1f} s after the Webhook was Ready")
-        await measure(WARM_UP, 8, lambda i: send(i, "warm"))
-        await measure(50, 8, lambda i: bare_admin(i, "warm"))
+        await measure(range(WARM_UP), 8, lambda i: send(i, "warm"))
+        await measure(range(50), 8, lambda i: bare_admin(i, "warm"))
         same = {f"c{k}": await same_jobs(kube, run, f"c{k}", requests) for k in CONCURRENCIES}
 
         async def bare(i: int, tag: str) -> None:
             """The same Job as the webhook's, by the same identity (the operator impersonates the runner)."""
             await kube.create(jobs_path(NAMESPACE), same[tag][i], as_user=RUNNER_USER)
 
-        print(f"{requests} requests per row; webhook = HMAC-signed GitHub-style POST -> 202 (Job exists)")
+        print(
+            f"{requests} requests per row, in {rounds} rounds that take turns (the order reversed every other round); "
+            "webhook = HMAC-signed GitHub-style POST -> 202 (Job exists)"
+        )
         print(f"{'':10} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}")
         results: dict[tuple[str, int], tuple[float, float, float]] = {}
         rows: tuple[tuple[str, Callable[[int, str], Awaitable[None]]], ...] = (
@@ -278,28 +290,49 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
         )
         programs = {operator.popen.pid: "operator", os.getpid(): "benchmark"}
         spent: dict[tuple[str, int], dict[str, float]] = {}
-        served_in_row: dict[tuple[str, int], str] = {}
+        served_in_row: dict[tuple[str, int], RequestCounts] = {}
         made = WARM_UP
         lags: dict[int, float] = {}
+        bounds = [requests * r // rounds for r in range(rounds + 1)]
         for concurrency in CONCURRENCIES:
-            for name, call in rows:
-                served = api_requests(kubeconfig)
-                before = cpu_by_process(programs)
-                latencies, rate = await measure(requests, concurrency, lambda i, c=call, k=concurrency: c(i, f"c{k}"))  # type: ignore[misc]
-                if name == "webhook":
-                    made += requests
-                    lags[concurrency] = await tracked_after(kube, made)
-                await asyncio.sleep(SETTLE_SECONDS)  # what the row set going (status writes, the Job controller)
-                after = cpu_by_process(programs)
-                served_in_row[(name, concurrency)] = requests_between(served, api_requests(kubeconfig))
-                spent[(name, concurrency)] = {p: s * 1000 / requests for p, s in cpu_spent(before, after).items()}
-                p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-                results[(name, concurrency)] = (p50, p99, rate)
-                print(f"{name:10} {concurrency:>4} {p50:>8.1f} {p99:>8.1f} {rate:>7.0f}", flush=True)
+            latencies: dict[str, list[float]] = {name: [] for name, _ in rows}
+            seconds: dict[str, float] = dict.fromkeys(latencies, 0.0)
+            p50_by_round: dict[str, list[float]] = {name: [] for name, _ in rows}
+            for turn in range(rounds):
+                for name, call in rows if turn % 2 == 0 else rows[::-1]:
+                    key = (name, concurrency)
+                    served = api_requests(kubeconfig)
+                    before = cpu_by_process(programs)
+                    taken, elapsed = await measure(
+                        range(bounds[turn], bounds[turn + 1]),
+                        concurrency,
+                        lambda i, c=call, k=concurrency: c(i, f"c{k}"),  # type: ignore[misc]
+                    )
+                    if name == "webhook":
+                        made += len(taken)
+                        lags[concurrency] = max(lags.get(concurrency, 0.0), await tracked_after(kube, made))
+                    await asyncio.sleep(SETTLE_SECONDS)  # what the round set going (status writes, the Job controller)
+                    after = cpu_by_process(programs)
+                    added(served_in_row.setdefault(key, {}), requests_between(served, api_requests(kubeconfig)))
+                    by_program = {p: sec * 1000 / requests for p, sec in cpu_spent(before, after).items()}
+                    added(spent.setdefault(key, {}), by_program)
+                    latencies[name] += taken
+                    seconds[name] += elapsed
+                    p50_by_round[name].append(percentile(taken, 50))
+            for name, _ in rows:
+                p50, p99 = percentile(latencies[name], 50) * 1000, percentile(latencies[name], 99) * 1000
+                results[(name, concurrency)] = (p50, p99, requests / seconds[name])
+                print(
+                    f"{name:10} {concurrency:>4} {p50:>8.1f} {p99:>8.1f} {requests / seconds[name]:>7.0f}", flush=True
+                )
+            for name in ("webhook", "bare"):
+                print(f"{'':10} {concurrency:>4} {name} p50 ms in each round: " + rounded(p50_by_round[name], 1000))
+            by_round = [w / b for w, b in zip(p50_by_round["webhook"], p50_by_round["bare"], strict=True)]
+            print(f"{'':10} {concurrency:>4} webhook/bare p50 in each round: " + rounded(by_round))
         print_cpu(spent)
-        print(f"API server requests in each row ({SETTLE_SECONDS:.0f} s after it included):")
-        for (name, concurrency), text in served_in_row.items():
-            print(f"  {name:10} {concurrency:>4} {text}")
+        print(f"API server requests in each row ({SETTLE_SECONDS:.0f} s after each round included):")
+        for (name, concurrency), counts in served_in_row.items():
+            print(f"  {name:10} {concurrency:>4} {served_text(counts)}")
         for concurrency, lag in lags.items():
             print(f"concurrency {concurrency}: every webhook Job in the Webhook's status {lag:.2f} s after the row")
         for concurrency in CONCURRENCIES:
@@ -318,9 +351,16 @@ async def main_async(requests: int, kubeconfig: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="each row's requests in this many parts, the rows taking turns: a machine whose speed drifts during "
+        "the run slows every row alike",
+    )
     args = parser.parse_args()
     with cluster_kubeconfig() as kubeconfig:
-        asyncio.run(main_async(args.requests, kubeconfig))
+        asyncio.run(main_async(args.requests, args.rounds, kubeconfig))
 
 
 if __name__ == "__main__":
