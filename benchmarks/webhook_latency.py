@@ -315,7 +315,8 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
                     sent = cpu_by_process(programs)
                     if name == "webhook":
                         made += len(taken)
-                        lags[concurrency] = max(lags.get(concurrency, 0.0), await tracked_after(kube, made))
+                        lag = await tracked_after(kube, made)
+                        lags[concurrency] = max(lags.get(concurrency, 0.0), lag)  # the slowest round's
                     await asyncio.sleep(SETTLE_SECONDS)  # what the round set going (status writes, the Job controller)
                     after = cpu_by_process(programs)
                     added(served_in_row.setdefault(key, {}), requests_between(served, api_requests(kubeconfig)))
@@ -344,7 +345,7 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
         for (name, concurrency), counts in served_in_row.items():
             print(f"  {name:10} {concurrency:>4} {served_text(counts)}")
         for concurrency, lag in lags.items():
-            print(f"concurrency {concurrency}: every webhook Job in the Webhook's status {lag:.2f} s after the row")
+            print(f"concurrency {concurrency}: every webhook Job in the Webhook's status {lag:.2f} s after its round")
         for concurrency in CONCURRENCIES:
             for floor in ("bare", "bare-min"):
                 w, b = results[("webhook", concurrency)], results[(floor, concurrency)]
@@ -369,6 +370,8 @@ def main() -> None:
         "the run slows every row alike",
     )
     args = parser.parse_args()
+    if not 1 <= args.rounds <= args.requests:
+        parser.error(f"--rounds must be between 1 and --requests ({args.requests}), not {args.rounds}")
     with cluster_kubeconfig() as kubeconfig:
         asyncio.run(main_async(args.requests, args.rounds, kubeconfig))
 
