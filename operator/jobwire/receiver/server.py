@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from prometheus_client import Counter
 
 from jobwire.api.webhook import AuthType
 from jobwire.controllers.webhooks import WebhookController, WebhookEntry
@@ -88,7 +87,6 @@ class WebhookReceiver:
         self._clock = clock
         self._is_ready = is_ready
         self._runner: web.AppRunner | None = None
-        self._responses: dict[int, Counter] = {}
 
     def app(self) -> web.Application:
         # Bodies are read by read_limited with each Webhook's own limit; this cap only bounds aiohttp itself.
@@ -108,15 +106,8 @@ class WebhookReceiver:
 
     async def _unknown(self, _: web.Request) -> web.Response:
         response = _reply(404, {"error": "no webhook at this path"})
-        self._count_response(404)
+        self._metrics.webhook_responses.labels("404").inc()
         return response
-
-    def _count_response(self, status: int) -> None:
-        # The counter of each code is looked up once: `labels()` takes a lock and builds a key on every call.
-        counter = self._responses.get(status)
-        if counter is None:
-            counter = self._responses[status] = self._metrics.webhook_responses.labels(str(status))
-        counter.inc()
 
     async def handle(self, request: web.Request) -> web.Response:
         """Every answer is counted by its code (jobwire_webhook_responses_total), the unknown path and the
@@ -138,7 +129,7 @@ class WebhookReceiver:
             response = _reply(503, {"error": "the operator could not handle the request; retry"}, {"Retry-After": "1"})
         finally:
             self._metrics.webhook_latency.observe(time.perf_counter() - started)
-        self._count_response(response.status)
+        self._metrics.webhook_responses.labels(str(response.status)).inc()
         return response
 
     def _reject(
