@@ -37,14 +37,31 @@ def summary(values: Sequence[float]) -> str:
 
 
 @contextmanager
-def cluster_kubeconfig() -> Iterator[Path]:
-    """$KUBECONFIG if given, else a fresh local control plane for this run (deleted afterwards)."""
+def cluster_kubeconfig(control_plane_cpus: set[int] | None = None) -> Iterator[Path]:
+    """$BENCH_KUBECONFIG if given, else a fresh local control plane for this run (deleted afterwards).
+
+    `control_plane_cpus`: the local control plane's processes run on these CPUs alone (they inherit the mask they
+    are started with; Go sizes GOMAXPROCS by it), and this process on the others from then on — as in a cluster,
+    where the operator and its clients do not share the API server's cores."""
     given = os.environ.get("BENCH_KUBECONFIG")
     if given:
+        if control_plane_cpus is not None:
+            raise ValueError("a control plane of one's own ($BENCH_KUBECONFIG) cannot be placed on CPUs")
         yield Path(given)
         return
     local = LocalCluster(workdir=Path(tempfile.mkdtemp(prefix="jobwire-bench-")), name="bench")
-    kubeconfig = local.up()
+    if control_plane_cpus is None:
+        kubeconfig = local.up()
+    else:
+        everywhere = os.sched_getaffinity(0)
+        rest = everywhere - control_plane_cpus
+        if not control_plane_cpus <= everywhere or not rest:
+            raise ValueError(f"cannot split CPUs {sorted(everywhere)} into {sorted(control_plane_cpus)} and the rest")
+        os.sched_setaffinity(0, control_plane_cpus)
+        try:
+            kubeconfig = local.up()
+        finally:
+            os.sched_setaffinity(0, rest)
     local.install_crds()
     try:
         yield kubeconfig

@@ -47,6 +47,8 @@ SECRET = b"bench-secret"
 CONCURRENCIES = (1, 32)
 SETTLE_SECONDS = 1.0
 WARM_UP = 50
+PLACEMENTS: dict[str, set[int] | None] = {"shared": None, "split": {0}}
+"""Where the local control plane runs (`--placement`): on every CPU, or on CPU 0 alone."""
 JOB_SPEC: dict[str, Any] = {
     "suspend": True,
     "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}},
@@ -369,10 +371,18 @@ def main() -> None:
         help="each row's requests in this many parts, the rows taking turns: a machine whose speed drifts during "
         "the run slows every row alike",
     )
+    parser.add_argument(
+        "--placement",
+        choices=PLACEMENTS,
+        default="shared",
+        help="shared: every process on every CPU; split: the local control plane on CPU 0, the operator and this "
+        "benchmark's clients on the others, as in a cluster, where the operator does not run on the API server's cores",
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= args.requests:
         parser.error(f"--rounds must be between 1 and --requests ({args.requests}), not {args.rounds}")
-    with cluster_kubeconfig() as kubeconfig:
+    with cluster_kubeconfig(PLACEMENTS[args.placement]) as kubeconfig:
+        print(f"placement {args.placement}: this benchmark and the operator on CPUs {sorted(os.sched_getaffinity(0))}")
         asyncio.run(main_async(args.requests, args.rounds, kubeconfig))
 
 
