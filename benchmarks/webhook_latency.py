@@ -8,7 +8,9 @@ Job's content and the identity cost: `bare-min` POSTs a minimal Job (no labels, 
 runner, and `bare-admin` the same minimal Job as the benchmark's own (admin) identity. Jobs are created suspended
 (no Pods), so every row measures exactly the event -> Job path. Each row's requests are sent in `--rounds` parts,
 the rows taking turns (webhook, bare, bare-min, bare-admin, then the other way round), so that a machine whose
-speed drifts during the run (a shared one does, by a third within minutes) slows every row alike.
+speed drifts during the run (a shared one does, by a third within minutes) slows every row alike. With
+`--placement split` the local control plane runs on CPU 0 alone and the operator and the clients on the others, as
+in a cluster, where the operator does not compete with the API server for its cores.
 
     .venv/bin/python -m benchmarks.webhook_latency --requests 2000
 """
