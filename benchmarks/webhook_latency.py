@@ -9,7 +9,7 @@ runner, and `bare-admin` the same minimal Job as the benchmark's own (admin) ide
 (no Pods), so every row measures exactly the event -> Job path. Each row's requests are sent in `--rounds` parts,
 the rows taking turns (webhook, bare, bare-min, bare-admin, then the other way round), so that a machine whose
 speed drifts during the run (a shared one does, by a third within minutes) slows every row alike. With
-`--placement split` the local control plane runs on CPU 0 alone and the operator and the clients on the others, as
+`--placement split` the local control plane runs on one CPU alone and the operator and the clients on the others, as
 in a cluster, where the operator does not compete with the API server for its cores.
 
     .venv/bin/python -m benchmarks.webhook_latency --requests 2000
@@ -49,8 +49,8 @@ SECRET = b"bench-secret"
 CONCURRENCIES = (1, 32)
 SETTLE_SECONDS = 1.0
 WARM_UP = 50
-PLACEMENTS: dict[str, set[int] | None] = {"shared": None, "split": {0}}
-"""Where the local control plane runs (`--placement`): on every CPU, or on CPU 0 alone."""
+PLACEMENTS = ("shared", "split")
+"""Where the local control plane runs (`--placement`): on every CPU, or on the first this process may use alone."""
 JOB_SPEC: dict[str, Any] = {
     "suspend": True,
     "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}},
@@ -377,13 +377,17 @@ def main() -> None:
         "--placement",
         choices=PLACEMENTS,
         default="shared",
-        help="shared: every process on every CPU; split: the local control plane on CPU 0, the operator and this "
-        "benchmark's clients on the others, as in a cluster, where the operator does not run on the API server's cores",
+        help="shared: every process on every CPU; split: the local control plane on the first CPU, the operator and "
+        "this benchmark's clients on the others, as in a cluster, where the operator does not run on the API server's "
+        "cores",
     )
     args = parser.parse_args()
     if not 1 <= args.rounds <= args.requests:
         parser.error(f"--rounds must be between 1 and --requests ({args.requests}), not {args.rounds}")
-    with cluster_kubeconfig(PLACEMENTS[args.placement]) as kubeconfig:
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.placement == "split" and (os.environ.get("BENCH_KUBECONFIG") or len(cpus) < 2):
+        parser.error("--placement split needs the local control plane (no $BENCH_KUBECONFIG) and two CPUs or more")
+    with cluster_kubeconfig({cpus[0]} if args.placement == "split" else None) as kubeconfig:
         print(f"placement {args.placement}: this benchmark and the operator on CPUs {sorted(os.sched_getaffinity(0))}")
         asyncio.run(main_async(args.requests, args.rounds, kubeconfig))
 
