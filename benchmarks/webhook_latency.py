@@ -7,10 +7,13 @@ id, created as the namespace's runner ServiceAccount, which the operator imperso
 Job's content and the identity cost: `bare-min` POSTs a minimal Job (no labels, annotations, env or owner) as the
 runner, and `bare-admin` the same minimal Job as the benchmark's own (admin) identity. Jobs are created suspended
 (no Pods), so every row measures exactly the event -> Job path. Each row's requests are sent in `--rounds` parts,
-the rows taking turns (webhook, bare, bare-min, bare-admin, then the other way round), so that a machine whose
-speed drifts during the run (a shared one does, by a third within minutes) slows every row alike. With
-`--placement split` the local control plane runs on one CPU alone and the operator and the clients on the others, as
-in a cluster, where the operator does not compete with the API server for its cores.
+the rows taking turns (webhook, bare, bare-min, bare-admin, minimal, then the other way round), so that a machine whose
+speed drifts during the run (a shared one does, by a third within minutes) slows every row alike. `minimal` sends
+the webhook's requests to `benchmarks/minimal_receiver.py` instead, a receiver that does the least any receiver in
+this stack does (HMAC, the floor's Job, the POST, the answer): it parts what one more HTTP hop through aiohttp and
+a Python process costs on this machine (minimal over bare) from what the operator does besides (webhook over
+minimal). With `--placement split` the local control plane runs on one CPU alone and the operator and the clients
+on the others, as in a cluster, where the operator does not compete with the API server for its cores.
 
     .venv/bin/python -m benchmarks.webhook_latency --requests 2000
 """
@@ -26,9 +29,10 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ NAMESPACE = "bench-webhooks"
 RUNNER_USER = f"system:serviceaccount:{NAMESPACE}:{runner.RUNNER}"
 """Who the operator creates Jobs as (impersonation, docs/concepts/events.md); "bare" and "bare-min" do so too."""
 SECRET = b"bench-secret"
+MINIMAL_PORT = 18082
 CONCURRENCIES = (1, 32)
 SETTLE_SECONDS = 1.0
 WARM_UP = 50
@@ -112,6 +117,47 @@ async def receiving(http: aiohttp.ClientSession, url: str, operator: Process) ->
                     return time.perf_counter() - began
         await asyncio.sleep(0.1)
     raise RuntimeError("the operator's receiver did not take requests for the bench Webhook")
+
+
+def start_minimal_receiver(job: dict[str, Any], workdir: Path) -> subprocess.Popen[bytes]:
+    """benchmarks/minimal_receiver.py in a process of its own, creating `job` under each delivery's name."""
+    (workdir / "job.json").write_text(json.dumps(job))
+    (workdir / "secret").write_bytes(SECRET)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.minimal_receiver",
+            *("--job", str(workdir / "job.json"), "--port", str(MINIMAL_PORT), "--namespace", NAMESPACE),
+            *("--as-user", RUNNER_USER, "--secret-file", str(workdir / "secret")),
+        ],
+        stdout=(workdir / "minimal.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+@contextlib.asynccontextmanager
+async def minimal_receiver(
+    http: aiohttp.ClientSession, job: dict[str, Any], workdir: Path
+) -> AsyncIterator[tuple[str, int]]:
+    """The minimal receiver, once it takes requests: its URL and process id."""
+    process = start_minimal_receiver(job, workdir)
+    url = f"http://127.0.0.1:{MINIMAL_PORT}/hooks/bench"
+    try:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise RuntimeError(f"the minimal receiver exited; its log: {workdir / 'minimal.log'}")
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                async with http.post(url, data=b"{}") as response:
+                    if response.status == 401:
+                        break
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("the minimal receiver did not take requests")
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 async def tracked_after(kube: Kube, jobs: int, limit: float = 120.0) -> float:
@@ -183,7 +229,7 @@ def added(total: dict[Any, float], more: dict[Any, float]) -> None:
 
 def print_cpu(spent: dict[tuple[str, int], dict[str, float]], title: str) -> None:
     """The machine's CPU per request by program, for each row: where the requests' cost lands."""
-    shown = ("kube-apiserver", "etcd", "kube-controller", "operator", "benchmark")
+    shown = ("kube-apiserver", "etcd", "kube-controller", "operator", "minimal", "benchmark")
     print(f"CPU ms per request (all processes), {title}")
     print(f"{'':10} {'conc':>4} " + " ".join(f"{program[:14]:>14}" for program in (*shown, "other", "total")))
     for (name, concurrency), by_program in spent.items():
@@ -236,15 +282,18 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
     run = f"{int(time.time())}"
     # Both sides use aiohttp clients (kubernetes_asyncio is aiohttp underneath), so that neither pays for a
     # slower client library in this process.
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=60)
-    ) as http:
+    async with (
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=60)
+        ) as http,
+        contextlib.AsyncExitStack() as stack,
+    ):
 
-        async def send(i: int, tag: str) -> None:
+        async def send(i: int, tag: str, to: str = url) -> None:
             body = json.dumps({"ref": "refs/heads/main", "n": i}).encode()
             signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
             async with http.post(
-                url,
+                to,
                 data=body,
                 headers={
                     "Content-Type": "application/json",
@@ -254,7 +303,7 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
             ) as response:
                 answer = await response.text()
             if response.status != 202:
-                raise RuntimeError(f"webhook answered {response.status}: {answer}")
+                raise RuntimeError(f"{to} answered {response.status}: {answer}")
 
         async def bare_min(i: int, tag: str, as_user: str | None = RUNNER_USER) -> None:
             await kube.create(
@@ -275,6 +324,12 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
         await measure(range(WARM_UP), 8, lambda i: send(i, "warm"))
         await measure(range(50), 8, lambda i: bare_admin(i, "warm"))
         same = {f"c{k}": await same_jobs(kube, run, f"c{k}", requests) for k in CONCURRENCIES}
+        minimal_url, minimal_pid = await stack.enter_async_context(minimal_receiver(http, same["c1"][0], log.parent))
+
+        async def minimal(i: int, tag: str) -> None:
+            await send(i, f"{tag}-minimal", to=minimal_url)
+
+        await measure(range(WARM_UP), 8, lambda i: minimal(i, "warm"))
 
         async def bare(i: int, tag: str) -> None:
             """The same Job as the webhook's, by the same identity (the operator impersonates the runner)."""
@@ -291,8 +346,9 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
             ("bare", bare),
             ("bare-min", bare_min),
             ("bare-admin", bare_admin),
+            ("minimal", minimal),
         )
-        programs = {operator.popen.pid: "operator", os.getpid(): "benchmark"}
+        programs = {operator.popen.pid: "operator", minimal_pid: "minimal", os.getpid(): "benchmark"}
         spent: dict[tuple[str, int], dict[str, float]] = {}
         """CPU while the requests were sent: all the machine did meanwhile, the Job controller's backlog of earlier
         rounds' Jobs included (it is held to its client's QPS), which a slower row carries more of."""
@@ -336,7 +392,7 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
                 print(
                     f"{name:10} {concurrency:>4} {p50:>8.1f} {p99:>8.1f} {requests / seconds[name]:>7.0f}", flush=True
                 )
-            for name in ("webhook", "bare"):
+            for name in ("webhook", "bare", "minimal"):
                 print(f"{'':10} {concurrency:>4} {name} p50 ms in each round: " + rounded(p50_by_round[name], 1000))
             by_round = [w / b for w, b in zip(p50_by_round["webhook"], p50_by_round["bare"], strict=True)]
             print(f"{'':10} {concurrency:>4} webhook/bare p50 in each round: " + rounded(by_round))
@@ -351,11 +407,17 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
         for concurrency, lag in lags.items():
             print(f"concurrency {concurrency}: every webhook Job in the Webhook's status {lag:.2f} s after its round")
         for concurrency in CONCURRENCIES:
-            for floor in ("bare", "bare-min"):
-                w, b = results[("webhook", concurrency)], results[(floor, concurrency)]
+            for row, floor in (
+                ("webhook", "bare"),
+                ("webhook", "bare-min"),
+                ("minimal", "bare"),
+                ("webhook", "minimal"),
+            ):
+                w, b = results[(row, concurrency)], results[(floor, concurrency)]
+                goal = " (goal <= 1.5x)" if (row, floor) == ("webhook", "bare") else ""
                 print(
-                    f"concurrency {concurrency} against {floor}: p50 ratio {w[0] / b[0]:.2f}x (goal <= 1.5x), "
-                    f"throughput {w[2] / b[2] * 100:.0f}% (goal >= 60%)"
+                    f"concurrency {concurrency}, {row} against {floor}: p50 ratio {w[0] / b[0]:.2f}x{goal}, "
+                    f"throughput {w[2] / b[2] * 100:.0f}%{' (goal >= 60%)' if goal else ''}"
                 )
     cpu, rss = operator.cpu_seconds(), operator.peak_rss_mib()
     operator.stop()
