@@ -104,19 +104,22 @@ async def webhook_url(kube: Kube, base: str, operator: Process) -> str:
     raise RuntimeError("the bench Webhook did not become Ready")
 
 
-async def receiving(http: aiohttp.ClientSession, url: str, operator: Process) -> float:
-    """Seconds until the operator's receiver takes requests for the bench Webhook: an unsigned POST answers 401
-    (before that: no connection, or 503 while the operator starts — on a cluster kept from earlier runs it lists
-    their Jobs first, and the Webhook is Ready before this operator has started). Nothing is created."""
+async def receiving(
+    http: aiohttp.ClientSession, url: str, check: Callable[[], None], what: str = "the operator's receiver"
+) -> float:
+    """Seconds until a receiver (`what`) takes requests at `url`: an unsigned POST answers 401 (before that: no
+    connection, or 503 while the operator starts — on a cluster kept from earlier runs it lists their Jobs first,
+    and the Webhook is Ready before this operator has started). Nothing is created. `check` raises if the
+    receiver's process has exited."""
     began = time.perf_counter()
     for _ in range(1200):
-        operator.check()
+        check()
         with contextlib.suppress(aiohttp.ClientConnectionError):
             async with http.post(url, data=b"{}", headers={"Content-Type": "application/json"}) as response:
                 if response.status == 401:
                     return time.perf_counter() - began
         await asyncio.sleep(0.1)
-    raise RuntimeError("the operator's receiver did not take requests for the bench Webhook")
+    raise RuntimeError(f"{what} did not take requests at {url}")
 
 
 def start_minimal_receiver(job: dict[str, Any], workdir: Path) -> subprocess.Popen[bytes]:
@@ -143,17 +146,13 @@ async def minimal_receiver(
     """The minimal receiver, once it takes requests: its URL and process id."""
     process = start_minimal_receiver(job, workdir)
     url = f"http://127.0.0.1:{MINIMAL_PORT}/hooks/bench"
+
+    def check() -> None:
+        if process.poll() is not None:
+            raise RuntimeError(f"the minimal receiver exited; its log: {workdir / 'minimal.log'}")
+
     try:
-        for _ in range(300):
-            if process.poll() is not None:
-                raise RuntimeError(f"the minimal receiver exited; its log: {workdir / 'minimal.log'}")
-            with contextlib.suppress(aiohttp.ClientConnectionError):
-                async with http.post(url, data=b"{}") as response:
-                    if response.status == 401:
-                        break
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the minimal receiver did not take requests")
+        await receiving(http, url, check, "the minimal receiver")
         yield url, process.pid
     finally:
         process.terminate()
@@ -320,7 +319,8 @@ async def main_async(requests: int, rounds: int, kubeconfig: Path) -> None:
         async def bare_admin(i: int, tag: str) -> None:
             await bare_min(i, tag, as_user=None)
 
-        print(f"the operator took requests {await receiving(http, url, operator):.1f} s after the Webhook was Ready")
+        ready = await receiving(http, url, operator.check)
+        print(f"the operator took requests {ready:.1f} s after the Webhook was Ready")
         await measure(range(WARM_UP), 8, lambda i: send(i, "warm"))
         await measure(range(50), 8, lambda i: bare_admin(i, "warm"))
         same = {f"c{k}": await same_jobs(kube, run, f"c{k}", requests) for k in CONCURRENCIES}
