@@ -22,6 +22,7 @@ from tests.support.sensors import (
     condition,
     created,
     events_of_jobs,
+    first_poll,
     next_poll_delay,
     poll_after_start,
     poll_once,
@@ -66,7 +67,7 @@ def test_matching_objects_make_jobs_once_per_version(cluster: Cluster, namespace
     )
     name = created(cluster, namespace, config_sensor("configs", namespace))
 
-    first = poll_once(op, cluster, namespace, name)
+    first = first_poll(op, cluster, namespace, name)
     assert (first["lastPoll"]["outcome"], first["lastPoll"]["items"]) == ("Fired", 1)
     eventually(lambda: len(events_of_jobs(cluster, namespace, name)) == 1, what="a Job for a")
     [event] = events_of_jobs(cluster, namespace, name)
@@ -110,7 +111,7 @@ def test_objects_wait_for_their_batch_to_age_then_make_one_job(
     manifest = config_sensor("batched", namespace, batch={"maxItems": 10, "maxWaitSeconds": 600})
     name = created(cluster, namespace, manifest)
 
-    first = poll_once(op, cluster, namespace, name)
+    first = first_poll(op, cluster, namespace, name)
     assert (first["lastPoll"]["outcome"], first["lastPoll"]["reason"], first["lastPoll"]["items"]) == (
         "Skipped",
         "BatchWaiting",
@@ -162,7 +163,7 @@ def test_a_kind_that_is_not_served_fails_and_backs_off_until_it_is(
     source = {"kubernetes": {"apiVersion": f"{widgets}/v1", "kind": "Widget", "labelSelector": "app=etl"}}
     name = created(cluster, namespace, sensor("widgets", namespace, source, interval="2m"))
 
-    first = poll_once(op, cluster, namespace, name, by=interval)
+    first = first_poll(op, cluster, namespace, name)
     assert first["lastPoll"]["outcome"] == "Failed"
     assert first["lastPoll"]["reason"].startswith("UnknownKind: ")
     healthy = condition(first, "Healthy")
@@ -197,7 +198,7 @@ def test_seen_versions_survive_an_operator_restart(cluster: Cluster, namespace: 
     apply(cluster, config("a", namespace, "ready"), config("b", namespace, "ready"))
     with in_process_operator(cluster.kubeconfig, namespace, clock) as first:
         name = created(cluster, namespace, config_sensor("durable", namespace))
-        poll_once(first, cluster, namespace, name)
+        first_poll(first, cluster, namespace, name)
         eventually(lambda: len(events_of_jobs(cluster, namespace, name)) == 2, what="2 Jobs")
 
     apply(cluster, config("b", namespace, "ready", note="v2"), config("c", namespace, "ready"))
@@ -216,7 +217,7 @@ def test_a_list_of_many_pages_is_read_to_its_end(
     apply(cluster, *(config(n, namespace, "ready") for n in names))
     name = created(cluster, namespace, config_sensor("paged", namespace))
 
-    first = poll_once(op, cluster, namespace, name)
+    first = first_poll(op, cluster, namespace, name)
 
     assert (first["lastPoll"]["outcome"], first["lastPoll"]["items"]) == ("Fired", 7)
     eventually(lambda: objects_of_jobs(cluster, namespace, name) == names, what="a Job for each of the 7 objects")

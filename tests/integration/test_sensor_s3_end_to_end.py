@@ -21,6 +21,7 @@ from tests.support.sensors import (
     condition,
     created,
     events_of_jobs,
+    first_poll,
     next_poll_delay,
     poll_after_start,
     poll_once,
@@ -94,7 +95,7 @@ def test_each_new_object_makes_one_job_and_nothing_new_or_the_same_again_makes_n
     put(s3, bucket, {"in/a.csv": "a1", "in/b.csv": "b1", "in/skip.txt": "x", "out/c.csv": "c"})
     name = start(cluster, namespace, s3_sensor("exports", namespace, s3, bucket))
 
-    first = poll_once(op, cluster, namespace, name)
+    first = first_poll(op, cluster, namespace, name)
     assert (first["lastPoll"]["outcome"], first["lastPoll"]["items"]) == ("Fired", 2)
     eventually(lambda: len(events_of_jobs(cluster, namespace, name)) == 2, what="a Job per object")
     events = sorted(events_of_jobs(cluster, namespace, name), key=lambda data: str(data["key"]))
@@ -127,7 +128,7 @@ def test_objects_are_batched_into_one_job(
     manifest = s3_sensor("batched", namespace, s3, bucket, batch={"maxItems": 3, "maxWaitSeconds": 600})
     name = start(cluster, namespace, manifest)
 
-    waiting = poll_once(op, cluster, namespace, name)
+    waiting = first_poll(op, cluster, namespace, name)
     assert (waiting["lastPoll"]["outcome"], waiting["lastPoll"]["reason"]) == ("Skipped", "BatchWaiting")
     assert sorted(p["data"]["key"] for p in waiting["pendingItems"]) == ["in/1.csv", "in/2.csv"]
     assert events_of_jobs(cluster, namespace, name) == []
@@ -147,7 +148,7 @@ def test_a_missing_bucket_fails_and_backs_off_until_it_exists(
     bucket = f"late-{uuid.uuid4().hex[:12]}"
     name = start(cluster, namespace, s3_sensor("late", namespace, s3, bucket))
 
-    failed = poll_once(op, cluster, namespace, name)
+    failed = first_poll(op, cluster, namespace, name)
     assert failed["lastPoll"]["outcome"] == "Failed"
     assert failed["lastPoll"]["reason"].startswith("BadStatus: ")
     assert failed["consecutiveFailures"] == 1
@@ -171,7 +172,7 @@ def test_the_cursor_survives_an_operator_restart(cluster: Cluster, namespace: st
     put(s3, bucket, {"in/a.csv": "a", "in/b.csv": "b"})
     with in_process_operator(cluster.kubeconfig, namespace, clock) as first:
         name = start(cluster, namespace, s3_sensor("durable", namespace, s3, bucket))
-        poll_once(first, cluster, namespace, name)
+        first_poll(first, cluster, namespace, name)
         eventually(lambda: len(events_of_jobs(cluster, namespace, name)) == 2, what="2 Jobs")
     cursor = json.loads(status(cluster, namespace, name)["cursor"])
     assert sorted(cursor) == ["after", "keys"]
@@ -197,7 +198,7 @@ def test_a_listing_of_many_pages_is_read_to_its_end(
     put(s3, bucket, dict.fromkeys(keys, "x"))
     name = start(cluster, namespace, s3_sensor("paged", namespace, s3, bucket))
 
-    first = poll_once(op, cluster, namespace, name)
+    first = first_poll(op, cluster, namespace, name)
 
     assert (first["lastPoll"]["outcome"], first["lastPoll"]["items"]) == ("Fired", 7)
     eventually(lambda: objects_of_jobs(cluster, namespace, name) == keys, what="a Job for each of the 7 objects")

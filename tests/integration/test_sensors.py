@@ -20,6 +20,7 @@ from tests.support.sensors import (
     INTERVAL,
     SENSORS,
     events_of_jobs,
+    first_poll,
     poll_after_start,
     poll_once,
     polled,
@@ -48,7 +49,7 @@ def test_new_items_make_jobs_and_nothing_new_makes_none(
     server.serve({"items": [{"id": "a", "size": 1}, {"id": "b", "size": 2}]})
     assert cluster.apply(http_sensor("files", namespace, f"{server.url}/items")).returncode == 0
     ready(cluster, namespace, "files")
-    first = poll_once(op, cluster, namespace, "files")
+    first = first_poll(op, cluster, namespace, "files")
     assert (first["lastPoll"]["outcome"], first["lastPoll"]["items"]) == ("Fired", 2)
     eventually(lambda: len(events_of_jobs(cluster, namespace, "files")) == 2, what="2 Jobs")
     assert sorted(d["id"] for d in events_of_jobs(cluster, namespace, "files")) == ["a", "b"]
@@ -68,7 +69,7 @@ def test_failures_back_off_and_recovery_resets(
     server.serve({"error": "down"}, status=500)
     assert cluster.apply(http_sensor("flaky", namespace, f"{server.url}/items")).returncode == 0
     ready(cluster, namespace, "flaky")
-    failed = poll_once(op, cluster, namespace, "flaky")
+    failed = first_poll(op, cluster, namespace, "flaky")
     assert failed["lastPoll"]["outcome"] == "Failed"
     assert failed["consecutiveFailures"] == 1
     healthy = next(c for c in failed["conditions"] if c["type"] == "Healthy")
@@ -90,7 +91,7 @@ def test_batches_fold_items_into_one_job(
     manifest = http_sensor("rows", namespace, f"{server.url}/items", batch={"maxItems": 2, "maxWaitSeconds": 600})
     assert cluster.apply(manifest).returncode == 0
     ready(cluster, namespace, "rows")
-    first = poll_once(op, cluster, namespace, "rows")
+    first = first_poll(op, cluster, namespace, "rows")
     assert first["lastPoll"]["outcome"] == "Fired"
     assert [p["key"] for p in first["pendingItems"]] == ["4"]
     eventually(lambda: len(events_of_jobs(cluster, namespace, "rows")) == 2, what="2 batch Jobs")
@@ -134,7 +135,7 @@ def test_seen_items_survive_an_operator_restart(cluster: Cluster, namespace: str
     with in_process_operator(cluster.kubeconfig, namespace, clock) as first:
         assert cluster.apply(http_sensor("durable", namespace, f"{server.url}/items")).returncode == 0
         ready(cluster, namespace, "durable")
-        poll_once(first, cluster, namespace, "durable")
+        first_poll(first, cluster, namespace, "durable")
         eventually(lambda: len(events_of_jobs(cluster, namespace, "durable")) == 2, what="2 Jobs")
     server.serve({"items": [{"id": "a"}, {"id": "b"}, {"id": "c"}]})
     with in_process_operator(cluster.kubeconfig, namespace, clock) as second:
@@ -149,7 +150,7 @@ def test_deleting_a_sensor_stops_its_polls(
     server.serve({"items": []})
     assert cluster.apply(http_sensor("gone", namespace, f"{server.url}/items")).returncode == 0
     ready(cluster, namespace, "gone")
-    poll_once(op, cluster, namespace, "gone")
+    first_poll(op, cluster, namespace, "gone")
     cluster.kubectl("delete", SENSORS, "gone", "-n", namespace)
     eventually(
         lambda: cluster.kubectl("get", SENSORS, "gone", "-n", namespace, check=False).returncode != 0,
@@ -161,6 +162,7 @@ def test_deleting_a_sensor_stops_its_polls(
         # A witness on the same engine: once it has polled after the jump, the deleted one would have too.
         assert cluster.apply(http_sensor("witness", namespace, f"{other.url}/items")).returncode == 0
         ready(cluster, namespace, "witness")
+        first_poll(op, cluster, namespace, "witness")
         poll_once(op, cluster, namespace, "witness", by=INTERVAL * 3)
     assert server.requests == requests
 
@@ -184,7 +186,7 @@ def test_events_left_in_the_outbox_by_a_crash_are_sent_once(
     clock = SteppedClock()
     with in_process_operator(cluster.kubeconfig, namespace, clock) as op:
         ready(cluster, namespace, "crashed")
-        poll_once(op, cluster, namespace, "crashed")
+        first_poll(op, cluster, namespace, "crashed")
         eventually(lambda: events_of_jobs(cluster, namespace, "crashed") == [[{"id": "x"}]], what="the re-sent event")
         eventually(lambda: not status(cluster, namespace, "crashed").get("outbox"), what="an empty outbox")
         poll_once(op, cluster, namespace, "crashed")
