@@ -327,8 +327,11 @@ def test_an_api_server_outage_is_ridden_out_without_a_restart(cluster: Cluster, 
             assert gaps == [], f"All lost ticks: {gaps}"
             assert not {"MissedCatchUpLatest", "MissedTooMany"} & set(missed)
         else:
-            [(last_before, caught_up)] = gaps
-            assert missed["MissedCatchUpLatest"] == (caught_up - last_before) // TICK - 1 >= 5
+            # The outage leaves one long gap; a tick more than one late outside it (a slow machine) leaves a
+            # short one more, counted alike. Every tick not run is counted as skipped, none twice.
+            lost = [(b - a) // TICK - 1 for a, b in gaps]
+            assert max(lost, default=0) >= 5, f"Latest: no gap for the outage in {gaps}"
+            assert missed.get("MissedCatchUpLatest") == sum(lost), f"Latest: {missed} for the gaps {gaps}"
 
 
 def settles(check: Callable[[], T], expected: T, *, what: str, timeout: float = 60) -> None:

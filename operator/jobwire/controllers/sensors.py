@@ -149,17 +149,18 @@ class SensorController:
             await self._condition(key, generation, "Ready", verdict)
             return
         self._states[key] = state
+        if not spec.suspend:
+            # Spread first polls over the interval, the same offset for the same Sensor: a restart does not poll
+            # every Sensor in the same second. Armed before Ready is written: Ready=True means the first poll is
+            # set (from the time of taking the Sensor on), as for Automations and their windows.
+            spread = jitter_offset(key[0], key[1], max(0, int(interval.total_seconds()) - 1))
+            self.ticker.set(key, self._clock.now() + (spread if previous is None else timedelta(0)))
         await self._condition(
             key,
             generation,
             "Ready",
             Verdict(True, "Polling" if not spec.suspend else "Suspended", f"{state.kind} every {spec.interval}"),
         )
-        if not spec.suspend:
-            # Spread first polls over the interval, the same offset for the same Sensor: a restart does not poll
-            # every Sensor in the same second.
-            spread = jitter_offset(key[0], key[1], max(0, int(interval.total_seconds()) - 1))
-            self.ticker.set(key, self._clock.now() + (spread if previous is None else timedelta(0)))
         await self._annotations(state, annotations, status)
 
     async def _annotations(self, state: SensorState, annotations: Any, status: JSON) -> None:
